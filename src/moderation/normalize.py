@@ -1,0 +1,372 @@
+"""One normalization pass with an offset map back to the text as received.
+
+The pass produces three views of the received text:
+
+``folded``  same length as the received text: each code point mapped through one table
+            (NFKC compatibility forms, full/half width, case, traditional -> simplified from
+            OpenCC's character dictionary, look-alike digits and letters, emoji that stand for
+            characters), then Chinese numerals inside number runs turned into digits.
+``text``    ``folded`` without noise (spaces, punctuation, symbols, emoji, invisible code
+            points) and with runs of one repeated Han character collapsed to one.
+``canon``   ``text`` with every Han character replaced by the canonical character of its
+            toneless pinyin, so that homophones (薇信/威信/微信) meet.
+
+The common path is three C-level calls (``str.translate``, two ``re.sub``); the offset map is
+built lazily, only when a hit needs to be mapped back.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+CACHE_VERSION = 5
+
+# Chinese numerals that become digits inside number runs (written-out phone numbers, QQ ids).
+NUMERALS = {
+    "零": "0", "〇": "0", "○": "0", "洞": "0",
+    "一": "1", "壹": "1", "幺": "1", "么": "1",
+    "二": "2", "两": "2", "贰": "2",
+    "三": "3", "叁": "3",
+    "四": "4", "肆": "4",
+    "五": "5", "伍": "5",
+    "六": "6", "陆": "6",
+    "七": "7", "柒": "7", "拐": "7",
+    "八": "8", "捌": "8",
+    "九": "9", "玖": "9", "勾": "9",
+}
+# A run needs this many numerals or digits before any of it is read as a number: 一起 stays.
+NUMERAL_RUN_MIN = 5
+# Characters only counted as numerals when they sit inside a longer run of strict numerals.
+_WEAK_NUMERALS = set("洞么拐勾两")
+_NUM_CLASS = "0-9" + "".join(k for k in NUMERALS if k not in _WEAK_NUMERALS)
+_NUM_CLASS_ALL = "0-9" + "".join(NUMERALS)
+_SEP = r"[\W_]*"
+NUMERAL_RUN_RE = re.compile(
+    f"[{_NUM_CLASS_ALL}](?:{_SEP}[{_NUM_CLASS_ALL}]){{{NUMERAL_RUN_MIN - 1},}}"
+)
+_HAS_CN_NUMERAL_RE = re.compile(f"[{''.join(NUMERALS)}]")
+_NUMERAL_TABLE = str.maketrans(NUMERALS)
+
+# Noise: anything that is not a letter or digit (Han characters are letters) after folding.
+NOISE_RE = re.compile(r"[\W_]+")
+_KEPT_CHAR_RE = re.compile(r"[^\W_]")
+HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+HAN_RE = re.compile(f"[{HAN_RANGES}]")
+REPEAT_RE = re.compile(f"([{HAN_RANGES}])\\1+")
+
+# Extra digit look-alikes NFKC leaves alone (dingbat circled digits and friends).
+_DINGBAT_DIGITS = {}
+for _base, _start in ((1, 0x2776), (1, 0x2780), (1, 0x278A), (1, 0x24F5)):
+    for _i in range(9):
+        _DINGBAT_DIGITS[chr(_start + _i)] = str(_base + _i)
+_DINGBAT_DIGITS.update({"⓿": "0", "🄀": "0", "⓪": "0", "🄋": "0", "🄌": "0"})
+
+# Radical forms written for the characters they come from when a word is split into its
+# components (佬 -> 亻老); the decomposition table spells them as the full characters.
+RADICAL_FORMS = {
+    "亻": "人", "氵": "水", "扌": "手", "忄": "心", "犭": "犬", "讠": "言", "钅": "金",
+    "饣": "食", "纟": "丝", "衤": "衣", "礻": "示", "刂": "刀", "灬": "火", "⺮": "竹",
+    "⺌": "小", "⺗": "心", "⻊": "足", "⻏": "阝", "⻖": "阝", "邑": "阝", "阜": "阝",
+}
+
+VIA_ORDER = (
+    "width", "case", "traditional", "lookalike", "numeral", "noise", "repeat",
+    "homophone", "pinyin", "split",
+)
+
+
+def _opencc_dictionary(name: str) -> Path:
+    import opencc
+
+    return Path(opencc.__file__).parent / "dictionary" / name
+
+
+def _load_ts_chars() -> dict[str, str]:
+    """Traditional -> simplified, one character each, from OpenCC's data (first candidate)."""
+    table: dict[str, str] = {}
+    with open(_opencc_dictionary("TSCharacters.txt"), encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 2:
+                continue
+            src, dst = parts[0], parts[1].split(" ")[0]
+            if len(src) == 1 and len(dst) == 1 and src != dst:
+                table[src] = dst
+    return table
+
+
+def _build_fold_tables() -> tuple[dict[int, str], dict[int, str]]:
+    """Return (fold table, kind of each folded code point) for NFKC, case and T->S."""
+    ts = _load_ts_chars()
+    fold: dict[int, str] = {}
+    kind: dict[int, str] = {}
+    for cp in range(0x20, 0x323B0):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        out = c
+        k = None
+        n = unicodedata.normalize("NFKC", c)
+        if n != c:
+            kept = [ch for ch in n if ch.isalnum()]
+            if len(kept) == 1:
+                out = kept[0]
+                k = "width"
+        lo = out.lower()
+        if len(lo) == 1 and lo != out:
+            out = lo
+            k = k or "case"
+        simp = ts.get(out)
+        if simp is not None:
+            out = simp
+            k = "traditional" if k in (None, "case") else k
+        if out != c:
+            fold[cp] = out
+            kind[cp] = k or "width"
+    for c, d in _DINGBAT_DIGITS.items():
+        fold[ord(c)] = d
+        kind[ord(c)] = "lookalike"
+    return fold, kind
+
+
+def _jieba_char_freq() -> dict[str, int]:
+    import jieba
+
+    path = Path(jieba.__file__).parent / "dict.txt"
+    freq: dict[str, int] = {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            parts = line.split(" ", 2)
+            if len(parts) >= 2 and len(parts[0]) == 1:
+                freq[parts[0]] = int(parts[1])
+    return freq
+
+
+def _build_homophone_table() -> tuple[dict[int, str], dict[str, str]]:
+    """Han character -> canonical character of its toneless pinyin, and char -> pinyin."""
+    from pypinyin import Style, lazy_pinyin
+
+    freq = _jieba_char_freq()
+    by_sound: dict[str, list[str]] = {}
+    sound_of: dict[str, str] = {}
+    for cp in list(range(0x4E00, 0xA000)) + list(range(0x3400, 0x4DC0)):
+        c = chr(cp)
+        py = lazy_pinyin(c, style=Style.NORMAL, errors="ignore")
+        if not py or not py[0].isascii() or not py[0].isalpha():
+            continue
+        s = py[0].replace("ü", "v")
+        sound_of[c] = s
+        by_sound.setdefault(s, []).append(c)
+    table: dict[int, str] = {}
+    for s, chars in by_sound.items():
+        canon = max(chars, key=lambda ch: (freq.get(ch, 0), -ord(ch)))
+        for c in chars:
+            if c != canon:
+                table[ord(c)] = canon
+    return table, sound_of
+
+
+def _cache_dir() -> Path:
+    d = os.environ.get("MODERATION_CACHE_DIR")
+    if d:
+        return Path(d)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "moderation"
+
+
+@dataclass(frozen=True)
+class Tables:
+    fold: dict[int, str]
+    fold_kind: dict[int, str]
+    homophone: dict[int, str]
+    pinyin: dict[str, str]
+    canon_str: str
+
+
+@lru_cache(maxsize=1)
+def base_tables() -> Tables:
+    """The code-point tables, built once per machine and cached on disk (about 1 s cold)."""
+    path = _cache_dir() / f"normalize-tables-v{CACHE_VERSION}.pickle"
+    try:
+        with open(path, "rb") as fh:
+            t = pickle.load(fh)
+        if isinstance(t, Tables):
+            return t
+    except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError):
+        pass
+    fold, kind = _build_fold_tables()
+    homophone, sound = _build_homophone_table()
+    t = Tables(fold, kind, homophone, sound, _str_table(homophone))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        with open(tmp, "wb") as fh:
+            pickle.dump(t, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+    return t
+
+
+@dataclass(eq=False)
+class NormalizedText:
+    """The received text and its normalized views; see the module docstring."""
+
+    original: str
+    folded: str
+    text: str
+    canon: str
+    # True when runs of a repeated Han character were collapsed in ``text``.
+    repeats: bool = False
+    _starts: list[int] | None = field(default=None, repr=False)
+    _ends: list[int] | None = field(default=None, repr=False)
+    _runs: list[int] | None = field(default=None, repr=False)
+
+    def _build_map(self) -> None:
+        starts: list[int] = []
+        ends: list[int] = []
+        runs: list[int] = []
+        if self.text == self.folded:
+            n = len(self.folded)
+            self._starts = list(range(n))
+            self._ends = list(range(1, n + 1))
+            self._runs = [1] * n
+            return
+        folded = self.folded
+        kept = [m.start() for m in _KEPT_CHAR_RE.finditer(folded)]
+        if len(kept) == len(self.text):
+            # No repeats were collapsed: each kept character maps to itself.
+            self._starts, self._ends, self._runs = kept, [i + 1 for i in kept], [1] * len(kept)
+            return
+        last = ""
+        for m in re.finditer(r"[^\W_]+", folded):
+            i = m.start()
+            for ch in m.group():
+                if ch == last and HAN_RE.match(ch):
+                    ends[-1] = i + 1
+                    runs[-1] += 1
+                else:
+                    starts.append(i)
+                    ends.append(i + 1)
+                    runs.append(1)
+                    last = ch
+                i += 1
+        self._starts, self._ends, self._runs = starts, ends, runs
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a half-open span of ``text``/``canon`` to the received text."""
+        if self._starts is None:
+            self._build_map()
+        assert self._starts is not None and self._ends is not None
+        return self._starts[start], self._ends[end - 1]
+
+    def run_lengths(self, start: int, end: int) -> list[int]:
+        """How many times each character of a ``text`` span was repeated before collapsing."""
+        if self._runs is None:
+            self._build_map()
+        assert self._runs is not None
+        return self._runs[start:end]
+
+
+class Normalizer:
+    """Holds the tables; ``normalize(text)`` is the one pass."""
+
+    def __init__(self, lookalikes: dict[str, str] | None = None) -> None:
+        t = base_tables()
+        fold = dict(t.fold)
+        kind = dict(t.fold_kind)
+        for src, dst in {**RADICAL_FORMS, **(lookalikes or {})}.items():
+            # A look-alike maps to what its target itself folds to (Ａ -> a, 們 -> 们).
+            dst = fold.get(ord(dst), dst) if len(dst) == 1 else dst
+            fold[ord(src)] = dst
+            kind[ord(src)] = "lookalike"
+        self.fold_table = fold
+        self.fold_kind = kind
+        self.homophone_table = t.homophone
+        self.pinyin_of = t.pinyin
+        self._canon_str = t.canon_str
+        # Folding changes few characters of ordinary text, so finding them with one regex
+        # (BMP members compile to a bitmap; astral characters such as emoji go to the
+        # callback) beats translating every character: about 2 us against 10 us per message.
+        bmp = "".join(re.escape(chr(c)) for c in sorted(fold) if c < 0x10000 and not 0xD800 <= c <= 0xDFFF)
+        self._fold_re = re.compile(f"[{bmp}]|[\U00010000-\U0010FFFF]")
+        self._fold_get = fold.get
+
+    def _fold_char(self, m: re.Match[str]) -> str:
+        c = m.group()
+        return self._fold_get(ord(c), c)
+
+    def fold(self, text: str) -> str:
+        folded = self._fold_re.sub(self._fold_char, text)
+        if _HAS_CN_NUMERAL_RE.search(folded):
+            folded = NUMERAL_RUN_RE.sub(_numeral_run, folded)
+        return folded
+
+    def normalize(self, text: str) -> NormalizedText:
+        folded = self.fold(text)
+        stripped = NOISE_RE.sub("", folded)
+        if stripped is not folded and len(stripped) == len(folded):
+            stripped = folded
+        collapsed = REPEAT_RE.sub(r"\1", stripped)
+        if len(collapsed) == len(stripped):
+            collapsed = stripped
+        canon = collapsed.translate(self._canon_str)
+        return NormalizedText(text, folded, collapsed, canon, collapsed is not stripped)
+
+    def canonical(self, s: str) -> str:
+        """The matching form of a list entry: folded, noise removed, repeats kept, homophones."""
+        return NOISE_RE.sub("", self.fold(s)).translate(self.homophone_table)
+
+    def via_in_span(self, doc: NormalizedText, ostart: int, oend: int) -> set[str]:
+        """Which folding normalizations changed characters of a received span."""
+        via: set[str] = set()
+        orig = doc.original
+        folded = doc.folded
+        kind = self.fold_kind
+        for i in range(ostart, oend):
+            c = orig[i]
+            f = folded[i]
+            if c == f:
+                continue
+            k = kind.get(ord(c))
+            if k is None or (c.translate(self.fold_table) == c):
+                via.add("numeral")
+            elif f.isdigit() and not c.translate(self.fold_table).isdigit():
+                via.add("numeral")
+            else:
+                via.add(k)
+        if NOISE_RE.search(folded, ostart, oend):
+            via.add("noise")
+        return via
+
+
+def _str_table(mapping: dict[int, str]) -> str:
+    """A translate table as a str: indexed faster than a dict is looked up; code points past
+    its end raise IndexError, which ``str.translate`` reads as "leave unchanged"."""
+    size = max(mapping, default=0) + 1
+    return "".join(mapping.get(i, chr(i)) for i in range(size))
+
+
+def _numeral_run(m: re.Match[str]) -> str:
+    s = m.group()
+    count = sum(1 for ch in s if ch.isdigit() or ch in NUMERALS)
+    strict = sum(1 for ch in s if ch.isdigit() or (ch in NUMERALS and ch not in _WEAK_NUMERALS))
+    if count < NUMERAL_RUN_MIN or strict < 3:
+        return s
+    return s.translate(_NUMERAL_TABLE)
+
+
+@lru_cache(maxsize=1)
+def default_normalizer() -> Normalizer:
+    from .wordlists import default_wordlist_dir, load_lookalikes
+
+    return Normalizer(load_lookalikes(default_wordlist_dir()))
+
+
+def normalize(text: str) -> NormalizedText:
+    """Normalize with the project's default look-alike table."""
+    return default_normalizer().normalize(text)

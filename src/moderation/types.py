@@ -1,0 +1,97 @@
+"""Frozen result values shared by the engine, the detectors, the CLI and the service."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CATEGORIES = ("discrimination", "illegal", "political", "porn", "fraud")
+SCENES = ("profile", "post", "chat")
+DECISIONS = ("pass", "review", "block")
+SEVERITIES = ("low", "medium", "high")
+# Contract patterns and the category each belongs to; more may be added, never renamed.
+PATTERN_CATEGORY = {
+    "contact": "fraud",
+    "investment": "fraud",
+    "money_request": "fraud",
+    "escort": "porn",
+    "part_time_job": "fraud",
+    "phishing": "fraud",
+    "romance_lure": "fraud",
+}
+DECISION_RANK = {"pass": 0, "review": 1, "block": 2}
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One finding, with half-open code-point offsets into the text as received."""
+
+    start: int
+    end: int
+    text: str
+    category: str
+    rule: str
+    severity: str
+    pattern: str | None = None
+    via: tuple[str, ...] = ()
+    # Human explanation of why it fired (detector cues, list entry); shown to moderators.
+    detail: str | None = None
+    # For conversation hits: ids of earlier messages that contributed.
+    context: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "category": self.category,
+            "pattern": self.pattern,
+            "rule": self.rule,
+            "severity": self.severity,
+            "via": list(self.via),
+        }
+        if self.detail:
+            d["detail"] = self.detail
+        if self.context:
+            d["context"] = list(self.context)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The contract's verdict for one text."""
+
+    decision: str
+    hits: tuple[Hit, ...]
+    masked: str
+    wordlist_version: str
+    scene: str = "post"
+    id: Any = None
+    # True when conversation context was wanted but its store was unreachable.
+    context_missing: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted({h.category for h in self.hits})
+
+    @property
+    def patterns(self) -> list[str]:
+        return sorted({h.pattern for h in self.hits if h.pattern})
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "decision": self.decision,
+            "categories": self.categories,
+            "patterns": self.patterns,
+            "hits": [h.to_dict() for h in self.hits],
+            "masked": self.masked,
+            "wordlist_version": self.wordlist_version,
+            "scene": self.scene,
+        }
+        if self.context_missing:
+            d["context_missing"] = True
+        if self.extra:
+            d.update(self.extra)
+        return d

@@ -1,0 +1,176 @@
+"""The engine on a fixed fixture list: spans, categories, via, allow-list, boundaries, policy."""
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from moderation import Moderator, UnknownScene
+from moderation.wordlists import WordlistError, load_wordlist
+
+FIXTURE = Path(__file__).parent / "fixtures" / "wordlists"
+
+
+@pytest.fixture(scope="module")
+def m():
+    return Moderator(FIXTURE, detectors=[])
+
+
+# (text, scene, expected [(hit text, category, rule)], decision)
+CASES = [
+    ("周末约炮吗", "post", [("约炮", "porn", "porn.escort:约炮")], "block"),
+    ("约.炮", "post", [("约.炮", "porn", "porn.escort:约炮")], "block"),
+    ("約 炮", "post", [("約 炮", "porn", "porn.escort:约炮")], "block"),
+    ("约❤炮", "chat", [("约❤炮", "porn", "porn.escort:约炮")], "block"),
+    ("约\u200b炮", "post", [("约\u200b炮", "porn", "porn.escort:约炮")], "block"),
+    ("要不要yue pao", "post", [("yue pao", "porn", "porn.escort:约炮")], "block"),
+    ("约pao", "post", [("约pao", "porn", "porn.escort:约炮")], "block"),
+    ("ＹＵＥＰＡＯ", "post", [("ＹＵＥＰＡＯ", "porn", "porn.escort:约炮")], "block"),
+    ("月泡吗", "post", [("月泡", "porn", "porn.escort:约炮")], "block"),
+    ("约约约炮", "post", [("约约约炮", "porn", "porn.escort:约炮")], "block"),
+    ("你个傻 逼", "post", [("傻 逼", "porn", "porn.vulgar:傻逼")], "block"),
+    ("操你妈妈的", "post", [("操你妈妈", "porn", "porn.vulgar:操你妈")], "block"),
+    ("咪咪好大", "profile", [("咪咪", "porn", "porn.vulgar:咪咪")], "block"),
+    ("法网恢恢疏而不漏", "profile", [("法网恢恢", "illegal", "illegal.gambling:法网恢恢")], "review"),
+    ("他在卖冰毒", "chat", [("冰毒", "illegal", "illegal.drugs:冰毒")], "review"),
+    ("s.e.x", "post", [("s.e.x", "porn", "porn.vulgar:sex")], "review"),
+    ("看三级", "post", [("三级", "porn", "porn.vulgar:三级")], "review"),
+    ("🐔", "profile", [("🐔", "porn", "porn.vulgar:鸡")], "review"),
+]
+
+CLEAN = [
+    ("三级甲等医院的护士", "profile"),
+    ("在三级医院上班", "profile"),
+    ("最爱小鸡炖蘑菇", "profile"),
+    ("麻醉科医生", "profile"),
+    ("猫咪很可爱", "profile"),
+    ("约跑步吗", "chat"),
+    ("essex 大学毕业", "profile"),
+    ("Sussex", "profile"),
+    ("这几把椅子不错", "post"),
+    ("我在鸡西工作", "profile"),
+    ("身高175体重60", "profile"),
+]
+
+
+@pytest.mark.parametrize("text, scene, expected, decision", CASES)
+def test_cases(m, text, scene, expected, decision):
+    v = m.check(text, scene=scene)
+    got = [(h.text, h.category, h.rule) for h in v.hits]
+    assert got == expected
+    assert v.decision == decision
+    for h in v.hits:
+        assert text[h.start:h.end] == h.text
+
+
+@pytest.mark.parametrize("text, scene", CLEAN)
+def test_clean(m, text, scene):
+    v = m.check(text, scene=scene)
+    assert v.hits == (), v.to_dict()
+    assert v.decision == "pass"
+
+
+@pytest.mark.parametrize(
+    "text, via",
+    [
+        ("约炮", ()), ("约.炮", ("noise",)), ("約炮", ("traditional",)), ("月泡", ("homophone",)),
+        ("yuepao", ("pinyin",)), ("约约炮", ("repeat",)), ("ＹＵＥＰＡＯ", ("width", "pinyin")),
+    ],
+)
+def test_via(m, text, via):
+    assert m.check(text).hits[0].via == via
+
+
+def test_verdict_contract_shape(m):
+    d = m.check("约炮", scene="profile", id="u1").to_dict()
+    for k in ("id", "decision", "categories", "patterns", "hits", "masked", "wordlist_version"):
+        assert k in d
+    assert d["id"] == "u1" and d["categories"] == ["porn"] and d["patterns"] == ["escort"]
+    assert d["masked"] == "**" and d["wordlist_version"] == m.version
+    assert set(d["hits"][0]) >= {"start", "end", "text", "category", "pattern", "rule", "severity", "via"}
+
+
+def test_masked_same_length_and_only_blocked(m):
+    v = m.check("嘿，约炮吗？看三级", scene="post")
+    assert len(v.masked) == len(v.to_dict()["masked"]) == len("嘿，约炮吗？看三级")
+    assert v.masked == "嘿，**吗？看三级"  # 三级 is only `review` in posts, so it is not masked
+
+
+def test_scene_policy_differs(m):
+    assert m.check("看三级", scene="profile").decision == "block"
+    assert m.check("看三级", scene="post").decision == "review"
+    assert m.check("看三级", scene="chat").decision == "pass"
+
+
+def test_unknown_scene(m):
+    with pytest.raises(UnknownScene):
+        m.check("x", scene="feed")
+
+
+def test_allow_list_scoped(tmp_path):
+    d = tmp_path / "wl"
+    d.mkdir()
+    for f in FIXTURE.iterdir():
+        (d / f.name).write_bytes(f.read_bytes())
+    (d / "allow.txt").write_text("三级甲等\n看三级 | scene=chat\n", encoding="utf-8")
+    mm = Moderator(d, detectors=[])
+    assert mm.check("看三级", scene="chat").hits == ()
+    assert mm.check("看三级", scene="post").hits != ()
+
+
+def test_reload_swaps_version(tmp_path):
+    d = tmp_path / "wl"
+    d.mkdir()
+    for f in FIXTURE.iterdir():
+        (d / f.name).write_bytes(f.read_bytes())
+    mm = Moderator(d, detectors=[])
+    v1 = mm.version
+    assert mm.check("恋爱脑晚期").hits == ()
+    new = mm.reload(overlay=[{"kind": "entry", "category": "porn", "term": "恋爱脑晚期", "severity": "high"}])
+    assert new != v1
+    assert mm.check("恋爱脑晚期").hits[0].rule == "porn.custom:恋爱脑晚期"
+    mm.reload(overlay=[{"kind": "allow", "term": "恋爱脑晚期"},
+                       {"kind": "entry", "category": "porn", "term": "恋爱脑晚期", "severity": "high"}])
+    assert mm.check("恋爱脑晚期").hits == ()
+
+
+def test_broken_list_names_file_and_line(tmp_path):
+    d = tmp_path / "wl"
+    d.mkdir()
+    for f in FIXTURE.iterdir():
+        (d / f.name).write_bytes(f.read_bytes())
+    (d / "porn.txt").write_text("约炮\n坏词 | huge\n好词 | high | weird\n约炮\n", encoding="utf-8")
+    with pytest.raises(WordlistError) as exc:
+        load_wordlist(d)
+    errs = "\n".join(exc.value.errors)
+    assert "porn.txt:2" in errs and "huge" in errs
+    assert "porn.txt:3" in errs and "weird" in errs
+    assert "porn.txt:4" in errs and "duplicate" in errs
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("约炮傻逼三级甲等 .❤約ｙｕｅpao妈操你咪鸡🐔") + ["\u200b"]), max_size=30))
+def test_every_hit_slices_received_text(text):
+    mm = _shared()
+    for scene in ("profile", "chat"):
+        v = mm.check(text, scene=scene)
+        assert len(v.masked) == len(text)
+        for h in v.hits:
+            assert text[h.start:h.end] == h.text
+            assert 0 <= h.start < h.end <= len(text)
+
+
+_M = None
+
+
+def _shared():
+    global _M
+    if _M is None:
+        _M = Moderator(FIXTURE, detectors=[])
+    return _M
+
+
+def test_backends_agree():
+    a = Moderator(FIXTURE, detectors=[], backend="rs")
+    b = Moderator(FIXTURE, detectors=[], backend="pyahocorasick")
+    for text, scene, _, _ in CASES:
+        assert a.check(text, scene=scene).to_dict() == b.check(text, scene=scene).to_dict()

@@ -1,0 +1,33 @@
+"""Every matcher backend equals brute force (overlapping, half-open spans)."""
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from moderation.matcher import BACKENDS, brute_force, build_matcher
+
+alphabet = st.sampled_from(list("ab约炮微信x1"))
+words = st.lists(st.text(alphabet, min_size=1, max_size=4), min_size=1, max_size=12, unique=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=200, deadline=None)
+@given(patterns=words, text=st.text(alphabet, max_size=60))
+def test_backend_equals_brute_force(backend, patterns, text):
+    m = build_matcher(patterns, backend)
+    assert sorted(m.find(text)) == brute_force(patterns, text)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nested_and_overlapping(backend):
+    pats = ["约炮", "约", "炮友", "约炮友"]
+    got = sorted(build_matcher(pats, backend).find("想约炮友"))
+    assert got == [(1, 2, 1), (1, 3, 0), (1, 4, 3), (2, 4, 2)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_pattern_list(backend):
+    assert build_matcher([], backend).find("anything") == []
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError):
+        build_matcher(["a"], "nope")
