@@ -1,0 +1,428 @@
+"""Contact diversion: phone numbers, messenger ids, e-mails, URLs and pointers to them.
+
+Everything runs on ``doc.folded``, which has the received text's length, so regex offsets are
+received offsets. Folding already turned full-width, circled and look-alike characters into
+ASCII and Chinese numerals inside number runs into digits; separators (spaces, dashes, dots,
+❤, 、 …) are still there and are handled here.
+
+The finder works on any folded string (``find_contacts``) so the conversation detector can run
+it on the joined tails of several messages of one sender.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..matcher import build_matcher
+from ..normalize import VIA_ORDER, default_normalizer
+from ..types import PATTERN_CATEGORY, Hit
+
+if TYPE_CHECKING:
+    from ..normalize import NormalizedText
+    from .base import CheckContext
+
+PATTERN = "contact"
+CATEGORY = PATTERN_CATEGORY[PATTERN]
+
+# Digits, and Chinese numerals folding may have left alone (a run cut by wide separators).
+_NUM = "零〇○一二三四五六七八九幺两壹贰叁肆伍陆柒捌玖"
+_NUM_MAP = str.maketrans(
+    {c: d for c, d in zip(_NUM, "0001234567891212345678" + "9")}
+)
+_D = "0-9" + _NUM
+# Between two digits of one number: up to three separator characters (space, dash, dot,
+# emoji, 、 …) but never a letter, a Han character or a line break.
+_SEP = r"(?:[^\w\n]|_)"
+_RUN_RE = re.compile(rf"[{_D}](?:{_SEP}{{0,3}}[{_D}]){{4,}}")
+_GROUP_RE = re.compile(rf"[{_D}]+")
+
+# Two cheap tests on the common clean text before any finder runs: five digits close together,
+# or one of the trigger strings below (one Aho–Corasick pass).
+_DIGITS_RE = re.compile(rf"[{_D}](?:{_SEP}{{0,3}}[{_D}]){{4}}")
+_TRIGGERS = (
+    "vx wx qq tg telegram line we whats ws t.me http hxxp www dot (at) [at] @ ＠ ✈ 微 威 薇 维 唯 徽 "
+    "绿泡 绿色 扣扣 抠抠 蔻蔻 叩叩 寇寇 口口 企鹅 球球 丘丘 秋秋 飞机 电报 主页 签名 个签 简介 资料 置顶 "
+    "头像 联系方式 加我 加一下 加个好友 加好友 联系我 私我 找我 賴 赖 瓦次 扣"
+).split() + [a + b for a in "vqw" for b in ":：=❤♥💕信芯号群 *.-_~、"] + [
+    a + b for a in "加+➕私添的我" for b in "vq"
+] + [a + b for a in ".。点" for b in "abcdefghijklmnopqrstuvwxyz"]
+_TRIGGER_MATCHER = None
+
+
+def _triggered(f: str) -> bool:
+    global _TRIGGER_MATCHER
+    if _TRIGGER_MATCHER is None:
+        _TRIGGER_MATCHER = build_matcher(_TRIGGERS)
+    return bool(_TRIGGER_MATCHER.find(f)) or _DIGITS_RE.search(f) is not None
+
+
+# -- keywords ---------------------------------------------------------------------------------
+
+# Keywords that name a channel (plain, and written as homophones); the id follows them.
+# Up to two noise characters may sit inside a keyword (V❤信, v x, 微 信, q q).
+_KN = r"[\s❤♥💕*.·_\-~、]{0,2}"
+_WECHAT_PLAIN = (
+    rf"微{_KN}信|wechat|weixin|v{_KN}x|w{_KN}x|v{_KN}信|微x|wei信|微❤|v❤|v♥|v💕"
+)
+_WECHAT_SOUND = (
+    rf"[威薇维唯徽]{_KN}信|威信|薇信|维信|唯信|徽信|为信|危信|卫信|伟信|韦信|未信|微芯|薇芯|威芯|v芯|微星|薇❤|威❤"
+    r"|绿泡泡|绿色泡泡|绿色软件|绿色聊天|vⅹ|weix|vxin|wxin|weiixn"
+)
+_QQ_PLAIN = rf"qq群|qq号|q群|q号|q{_KN}q|扣群"
+_QQ_SOUND = r"扣扣|抠抠|蔻蔻|叩叩|寇寇|口口|企鹅|球球|丘丘|秋秋"
+_TG = r"telegram|电报|纸飞机|小飞机|飞机号|飞机|✈️?|tg|t\.me/"
+_LINE = r"line|賴|赖"
+_WHATSAPP = r"whatsapp|whats\s?app|what'?s\s?app|瓦次艾普|ws"
+
+_KW_RE = re.compile(
+    rf"(?P<wechat>{_WECHAT_PLAIN})|(?P<wechat_h>{_WECHAT_SOUND})"
+    rf"|(?P<qq>{_QQ_PLAIN})|(?P<qq_h>{_QQ_SOUND})"
+    rf"|(?P<tg>{_TG})|(?P<line>{_LINE})|(?P<whatsapp>{_WHATSAPP})"
+    # A bare v / q after 加, + or ➕, or before a colon or ❤: 加V, ➕v, v❤, q:
+    r"|(?P<v>(?:(?<=加)|(?<=\+)|(?<=➕)|(?<=私)|(?<=添)|(?<=的)|(?<=我))v(?![a-z]))"
+    r"|(?P<v2>(?<![a-z0-9])v(?=\s*[:：=❤♥💕]|\s+[a-z0-9]))"
+    r"|(?P<q>(?:(?<=加)|(?<=\+)|(?<=➕))[q扣](?![a-z扣])|(?<![a-z0-9])q(?=\s*[:：=])|扣(?=\s*[:：]))"
+    # 加薇 / ➕威 / 薇：— one character of a WeChat homophone standing for the whole name.
+    r"|(?P<wechat_h1>(?:(?<=加)|(?<=\+)|(?<=➕))[薇威维徽](?!信)|[薇威](?=\s*[:：]))"
+    r"|(?P<addme>加我|加一下|加个好友|加好友|联系我|私我|找我)"
+)
+# After the keyword, before the id: 号, 是, colon, arrows, 搜, 加, 同号 …
+_FILLER_RE = re.compile(
+    r"(?:[\s:：=＝>→⇒~～\-—_.。,，、(（\[【{「『\"'“”‘’|/❤♥💕*#]"
+    r"|号码|号|帐号|账号|id|是|为|搜索|搜|加|我|的|私|在|同|手机|个人|联系方式|联系|多少|号是|呢|好友|一下)*"
+)
+# An id: alphanumeric chunks, possibly split by single separators (abc 123-456, a.b_c).
+_ID_RE = re.compile(
+    rf"[a-z0-9_{_NUM}](?:[a-z0-9_\-{_NUM}]|[\s.·•❤♥*、](?=[a-z0-9_{_NUM}]))*"
+)
+_TG_HANDLE_RE = re.compile(r"@?[a-z][a-z0-9_]{3,31}")
+
+# Plain English words that follow "line"/"qq" etc. and are not ids.
+_NOT_IDS = {
+    "hello", "thanks", "thank", "group", "share", "login", "about", "please", "later", "ok",
+    "okay", "sorry", "china", "with", "online", "dating", "pay", "app", "android", "iphone",
+    "number", "account", "haha", "hahaha", "friend", "friends", "video", "chat", "call",
+    "music", "games", "store", "official", "wechat", "weixin", "qqmail", "none",
+}
+# Units and words right after a number that make it a quantity, not an id.
+_UNIT_AFTER = re.compile(
+    r"\s*(?:年|月|日|号|岁|周岁|元|块|毛|角|万|千|百|亿|w|k|cm|mm|kg|g|斤|公斤|克|米|厘米|个|次|天|"
+    r"小时|分钟|分|秒|人|位|条|张|件|份|单|楼|层|平|㎡|%|％|度|rmb|¥)",
+)
+_MONEY_BEFORE = re.compile(r"(?:[¥￥$＄]|rmb|价|价格|收入|月入|年入|月薪|年薪|工资|存款|花了|赚了|转了|付了)\s*$")
+# Numbers named as something else: order numbers, ids, codes, tracking numbers.
+_NOT_PHONE_BEFORE = re.compile(
+    r"(?:订单|单号|运单|快递|编号|工号|学号|身份证|证件|卡号|尾号|验证码|流水号|票号|发票|合同|批号|序列号|"
+    r"房号|车牌|车次|航班|账户|户号|会员号|邮编|型号|价格|售价|金额|余额|积分|编码|no|id|#)"
+    r"[\s:：号为是]*$"
+)
+_PHONE_KW_BEFORE = re.compile(
+    r"(?:电话|手机|手机号|号码|座机|热线|致电|来电|打我|打给我|call|tel|phone|mobile|联系|whatsapp|ws|"
+    r"line|telegram|tg|飞机|微信|vx|wx)[^\n]{0,6}$"
+)
+_WHATSAPP_BEFORE = re.compile(r"(?:whatsapp|whats\s?app|what'?s\s?app|ws)[^\n]{0,6}$")
+
+_EMAIL_RE = re.compile(
+    r"(?<![a-z0-9._%+\-])[a-z0-9][a-z0-9._%+\-]{0,63}(?:\s?(?:@|\(at\)|\[at\]|艾特|圈a)\s?|\s+at\s+)"
+    r"[a-z0-9][a-z0-9\-]{0,62}(?:\s?(?:\.|点|dot|。)\s?[a-z0-9\-]{1,63})*?"
+    r"\s?(?:\.|点|dot|。)\s?(?:com|cn|net|org|edu|gov|io|me|cc|top|xyz|vip|hk|tw|jp|co|uk|us|de|info|biz)"
+    r"(?![a-z0-9])"
+)
+_TLD = (
+    r"com|cn|net|org|top|xyz|vip|cc|me|io|app|info|site|club|shop|link|co|tk|ly|hk|tw|"
+    r"online|live|fun|icu|ink|work|pro|biz|wang|ltd|store|tech|win|bet|cyou|asia|tv"
+)
+_URL_RE = re.compile(
+    r"(?:https?|hxxp)\s?[:：]\s?/\s?/\s?[^\s\u3400-\u9fff，。！？、]+"
+    r"|www\s?(?:\.|点|dot|。)\s?[a-z0-9\-]+(?:\s?(?:\.|点|dot|。)\s?[a-z0-9\-]+)+(?:/[^\s\u3400-\u9fff，。！？、]*)?"
+    rf"|(?<![a-z0-9@\-_.])[a-z0-9][a-z0-9\-]{{0,62}}(?:\.[a-z0-9\-]{{1,63}})*"
+    rf"(?:\.|\s\.\s?|点|\s?dot\s?|。)(?:{_TLD})(?![a-z0-9])(?:/[^\s\u3400-\u9fff，。！？、]*)?"
+)
+_POINTER_RE = re.compile(
+    r"(?:看|见|瞧|点)(?:我的?|一下)?(?:主页|签名|个签|个性签名|简介|资料|置顶|空间|朋友圈)"
+    r"|(?:主页|签名|个签|个性签名|简介|资料|置顶|头像)(?:里|上|中)?(?:有|见|看|留了?)"
+    r"(?:我的?)?(?:联系方式|联系|v|vx|wx|微|q|qq|扣|号|飞机|tg|line|电话|方式)"
+    r"|(?:联系方式|v|vx|微信|qq|号)(?:在|见)(?:我的?)?(?:主页|签名|个签|简介|资料|头像|置顶)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One contact found in a folded string: span, rule, explanation, homophone keyword?"""
+
+    start: int
+    end: int
+    rule: str
+    detail: str
+    severity: str = "high"
+    homophone: bool = False
+
+
+def _digits(s: str) -> str:
+    return "".join(ch for ch in s.translate(_NUM_MAP) if ch.isdigit())
+
+
+def _classify_phone(ds: str, plus: bool, kw: bool, first_group: str) -> str | None:
+    """The phone rule a digit string satisfies, or None."""
+    n = len(ds)
+    if ds.startswith("0086"):
+        ds, plus, n = ds[2:], True, n - 2
+    if ds.startswith("86") and n == 13 and re.fullmatch(r"1[3-9]\d{9}", ds[2:]):
+        return "contact.phone.cn_mobile"
+    if plus:
+        if ds.startswith("852") and n == 11 and ds[3] in "235679":
+            return "contact.phone.hk"
+        if ds.startswith("853") and n == 11:
+            return "contact.phone.mo"
+        if ds.startswith("886") and 11 <= n <= 12:
+            return "contact.phone.tw"
+        if 8 <= n <= 15 and ds[0] != "0":
+            return "contact.phone.intl"
+        return None
+    if n == 11 and re.fullmatch(r"1[3-9]\d{9}", ds):
+        return "contact.phone.cn_mobile"
+    if n == 10 and ds.startswith("09"):
+        return "contact.phone.tw"
+    if 10 <= n <= 12 and ds[0] == "0" and ds[1] != "0":
+        # A landline: 0 + area code (2–3 digits) + 7–8 digits, written with the area code as
+        # its own group, or named as a phone.
+        if kw or (3 <= len(first_group) <= 4 and first_group[0] in "0零〇○"):
+            return "contact.phone.cn_landline"
+        return None
+    if kw:
+        if n == 8 and ds[0] in "235679":
+            return "contact.phone.hk_or_local"
+        if n in (7, 8) and ds[0] != "0":
+            return "contact.phone.local"
+        if ds.startswith(("400", "800")) and n == 10:
+            return "contact.phone.service"
+    return None
+
+
+def _find_phones(f: str, found: list[Found]) -> None:
+    for m in _RUN_RE.finditer(f):
+        groups = [(g.start(), g.end(), _digits(g.group())) for g in _GROUP_RE.finditer(f, m.start(), m.end())]
+        groups = [g for g in groups if g[2]]
+        if len(groups) > 16:
+            groups = groups[:16]
+        i = 0
+        while i < len(groups):
+            hit = None
+            for j in range(len(groups) - 1, i - 1, -1):
+                ds = "".join(g[2] for g in groups[i:j + 1])
+                if len(ds) < 7 or len(ds) > 16:
+                    continue
+                s, e = groups[i][0], groups[j][1]
+                # The number must not be glued to letters (an id like abc13812345678 is
+                # found as an id, not here) or continue as a longer number.
+                if s > 0 and f[s - 1].isascii() and f[s - 1].isalnum():
+                    continue
+                if s > 1 and f[s - 1] == "." and f[s - 2].isdigit():
+                    continue  # the fraction of a decimal number (3.14159265358)
+                if e < len(f) and f[e].isascii() and f[e].isalnum() and not _UNIT_AFTER.match(f, e):
+                    continue
+                before = f[max(0, s - 12):s]
+                plus_at = _plus_before(f, s)
+                if _NOT_PHONE_BEFORE.search(before) or _MONEY_BEFORE.search(before):
+                    continue
+                if _UNIT_AFTER.match(f, e) and not f.startswith(("号", "号码"), e):
+                    continue
+                kw = bool(_PHONE_KW_BEFORE.search(f[max(0, s - 16):s]))
+                rule = _classify_phone(ds, plus_at is not None, kw, f[groups[i][0]:groups[i][1]])
+                if rule is None:
+                    continue
+                if _WHATSAPP_BEFORE.search(f[max(0, s - 16):s]):
+                    rule = "contact.whatsapp"
+                hit = Found(plus_at if plus_at is not None else s, e, rule, f"phone number ({len(ds)} digits)")
+                i = j + 1
+                break
+            if hit is None:
+                i += 1
+            else:
+                found.append(hit)
+
+
+def _plus_before(f: str, s: int) -> int | None:
+    k = s - 1
+    while k >= 0 and f[k] in " (（":
+        k -= 1
+    if k >= 0 and f[k] in "+➕":
+        return k
+    return None
+
+
+_CHANNEL_NAME = {
+    "wechat": "WeChat", "qq": "QQ", "tg": "Telegram", "line": "LINE", "whatsapp": "WhatsApp",
+    "addme": "add-me",
+}
+
+
+def _valid_id(channel: str, idtxt: str) -> bool:
+    n = len(idtxt)
+    digits = sum(ch.isdigit() for ch in idtxt)
+    letters = sum(ch.isalpha() for ch in idtxt)
+    if idtxt in _NOT_IDS:
+        return False
+    if channel == "qq":
+        return digits == n and 5 <= n <= 11 and idtxt[0] != "0"
+    if channel == "line":
+        return 3 <= n <= 20 and letters > 0 or (digits == n and 6 <= n <= 15)
+    if channel == "tg":
+        return 5 <= n <= 32 and idtxt[0].isalpha() or (digits == n and 7 <= n <= 15)
+    if channel == "whatsapp":
+        return digits >= 7
+    if channel == "addme":
+        # 加我 + something: only clearly id-shaped things (digits, or letters with digits).
+        return (digits == n and 5 <= n <= 15) or (digits >= 2 and letters >= 2 and 6 <= n <= 20)
+    # wechat
+    if digits == n:
+        return 5 <= n <= 15
+    if letters == n:
+        return 6 <= n <= 20
+    return 5 <= n <= 30 and letters > 0
+
+
+def _find_ids(f: str, found: list[Found]) -> None:
+    for m in _KW_RE.finditer(f):
+        kind = m.lastgroup or ""
+        word = m.group()
+        # A Latin keyword must start a word: "view x" holds no "w x", "twx" no "wx".
+        if word[0].isascii() and word[0].isalpha() and kind not in ("v", "q"):
+            if m.start() > 0 and f[m.start() - 1].isascii() and f[m.start() - 1].isalpha():
+                continue
+        homophone = kind in ("wechat_h", "wechat_h1", "qq_h") or (kind == "q" and "扣" in word)
+        channel = {"wechat_h": "wechat", "wechat_h1": "wechat", "qq_h": "qq", "v": "wechat", "v2": "wechat", "q": "qq"}.get(kind, kind)
+        pos = _FILLER_RE.match(f, m.end()).end()
+        if pos - m.end() > 10:
+            continue
+        # 微信同号 / 微信同手机: the id is the phone number that follows; the phone finder and
+        # the id both cover it, the id hit names the channel.
+        idm = (_TG_HANDLE_RE if channel == "tg" and f.startswith("@", pos) else _ID_RE).match(f, pos)
+        if idm is None:
+            continue
+        raw = idm.group()
+        idtxt = re.sub(r"[\s.·•❤♥*、@\-_]", "", raw.translate(_NUM_MAP)) if channel != "tg" else raw.lstrip("@")
+        if channel in ("qq", "addme", "whatsapp") or idtxt.isdigit():
+            idtxt_cmp = re.sub(r"[^0-9a-z]", "", idtxt)
+        else:
+            idtxt_cmp = idtxt
+        if channel == "line" and not (m.start() > 0 and f[m.start() - 1] in "加添" or f[m.end():pos].strip(" ")[:1] in (":", "：", "i", "=")):
+            continue  # "line" the English word
+        if not _valid_id(channel, idtxt_cmp):
+            continue
+        if idtxt_cmp.isalpha() and re.search(r"[a-z]\s+[a-z]", raw):
+            continue  # words after the keyword (wechat me please), not an id in pieces
+        e = idm.end()
+        if idtxt_cmp.isdigit() and len(idtxt_cmp) <= 8 and _UNIT_AFTER.match(f, e):
+            continue
+        if e < len(f) and f[e] in "@＠":
+            continue  # the local part of an e-mail address
+        rule = {"addme": "contact.add_me", "tg": "contact.telegram"}.get(channel, f"contact.{channel}")
+        name = _CHANNEL_NAME.get(channel, channel)
+        detail = f"{name} keyword {word!r} followed by an id"
+        if homophone:
+            detail = f"{name} written as {word!r} (homophone) followed by an id"
+        sev = "high" if channel != "addme" else "medium"
+        found.append(Found(m.start(), e, rule, detail, sev, homophone))
+    # @handle on its own: a Telegram/Instagram style handle.
+    for m in re.finditer(r"(?<![a-z0-9._%+\-])@([a-z][a-z0-9_]{4,31})(?![a-z0-9_.@])", f):
+        found.append(Found(m.start(), m.end(), "contact.handle", "@handle of another messenger", "medium"))
+
+
+def _find_addresses(f: str, found: list[Found]) -> None:
+    for m in _EMAIL_RE.finditer(f):
+        found.append(Found(m.start(), m.end(), "contact.email", "e-mail address"))
+    for m in _URL_RE.finditer(f):
+        s, e = m.start(), m.end()
+        while e > s and f[e - 1] in ".,;:!?)]}'\"。":
+            e -= 1
+        text = f[s:e]
+        label = re.split(r"\s?(?:\.|点|dot|。)", text)[0]
+        if not text.startswith(("http", "hxxp", "www")) and label.isdigit() and len(label) < 3:
+            continue  # "1.cn"-like fragments of numbers
+        rule = "contact.telegram_link" if "t.me/" in text else "contact.url"
+        found.append(Found(s, e, rule, "link or domain name"))
+    for m in _POINTER_RE.finditer(f):
+        found.append(Found(m.start(), m.end(), "contact.pointer", "points to contact details elsewhere on the profile", "medium"))
+
+
+# Full-width punctuation folding leaves alone (it keeps only letters and digits); one to one.
+_PUNCT = str.maketrans("＠．：／－＿＋（）。｡", "@.:/-_+()。。")
+
+
+def find_contacts(f: str) -> list[Found]:
+    """All contact details in the folded string ``f``, non-overlapping, in order."""
+    if not _triggered(f):
+        return []
+    f = f.translate(_PUNCT)
+    found: list[Found] = []
+    _find_ids(f, found)
+    _find_addresses(f, found)
+    _find_phones(f, found)
+    if not found:
+        return []
+    # Keep the most specific hit where several overlap: ids and addresses over bare phones,
+    # longer over shorter.
+    rank = {"contact.email": 4, "contact.url": 3, "contact.telegram_link": 3}
+    order = sorted(
+        found,
+        key=lambda h: (-(rank.get(h.rule, 2 if not h.rule.startswith("contact.phone") else 1) if h.severity == "high" else 0),
+                       -(h.end - h.start), h.start),
+    )
+    kept: list[Found] = []
+    for h in order:
+        if all(h.end <= k.start or h.start >= k.end for k in kept):
+            kept.append(h)
+    kept.sort(key=lambda h: h.start)
+    return kept
+
+
+_WIDTH_SEPS = set(" :：-_.@/+")
+
+
+def via_for(doc: "NormalizedText", s: int, e: int, homophone: bool = False) -> tuple[str, ...]:
+    """Names of the normalizations a received span needed, in the engine's order."""
+    via: set[str] = set()
+    o, f = doc.original, doc.folded.translate(_PUNCT)
+    if o[s:e] != f[s:e]:
+        kind = default_normalizer().fold_kind
+        for i in range(s, e):
+            c = o[i]
+            if c == f[i]:
+                continue
+            if not f[i].isalnum():
+                # Full-width ＠．／－ disguise; ：（） are ordinary Chinese punctuation.
+                if f[i] in "@./-_+":
+                    via.add("width")
+                continue
+            if c in _NUM or (f[i].isdigit() and not c.isdigit() and kind.get(ord(c)) is None):
+                via.add("numeral")
+            else:
+                k = kind.get(ord(c))
+                if k and k != "case":
+                    via.add(k)
+    # Separators beyond plain spaces, dashes, dots and colons between the characters.
+    if any(not ch.isalnum() and ch not in _WIDTH_SEPS and not ch.isspace() for ch in f[s:e]):
+        via.add("noise")
+    if homophone:
+        via.add("homophone")
+    return tuple(v for v in VIA_ORDER if v in via)
+
+
+class ContactDetector:
+    """Finds phone numbers, messenger ids, e-mails, URLs and pointers to them."""
+
+    name = "contact"
+
+    def find(self, doc: "NormalizedText", ctx: "CheckContext") -> list[Hit]:
+        found = find_contacts(doc.folded)
+        return [to_hit(doc, x) for x in found] if found else []
+
+
+def to_hit(doc: "NormalizedText", x: Found, context: tuple[str, ...] = (), detail: str | None = None) -> Hit:
+    return Hit(
+        start=x.start, end=x.end, text=doc.original[x.start:x.end], category=CATEGORY,
+        rule=x.rule, severity=x.severity, pattern=PATTERN,
+        via=via_for(doc, x.start, x.end, x.homophone), detail=detail or x.detail, context=context,
+    )
