@@ -1,0 +1,132 @@
+"""The worker's engine: one ``Moderator`` kept current with the shared word-list overlay.
+
+Each worker polls the overlay store's version counter (a cheap read) every
+``wordlist_poll_seconds``; when it moves, the worker reads the items and calls
+``Moderator.reload``, which builds the new engine beside the old one and swaps one reference,
+so requests in flight finish on the old engine and none fails.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from typing import Any, Callable
+
+import orjson
+
+from moderation import Moderator
+from moderation.wordlists import WordlistError, load_wordlist
+
+from .errors import ApiError
+from .overlay import OverlayStore, to_library
+from .redis_link import RedisUnavailable
+from .settings import Settings
+
+log = logging.getLogger("moderation.api")
+
+
+class EngineService:
+    def __init__(self, settings: Settings, store: OverlayStore, on_change: Callable[[], None] | None = None):
+        self.settings = settings
+        self.store = store
+        self.moderator: Moderator | None = None
+        self.overlay_version = -1
+        self.overlay_items: list[dict[str, Any]] = []
+        self._built_key: bytes | None = None
+        self._lock = asyncio.Lock()
+        self.last_error: str | None = None
+        self._on_change = on_change
+
+    @property
+    def version(self) -> str:
+        assert self.moderator is not None
+        return self.moderator.version
+
+    async def start(self) -> None:
+        try:
+            v, items = await self.store.items()
+        except RedisUnavailable:
+            log.warning("word-list overlay unreachable at start; starting from the files alone")
+            v, items = -1, []
+        lib = [to_library(i) for i in items]
+        try:
+            self.moderator = await asyncio.to_thread(Moderator, self.settings.wordlists, lib)
+        except WordlistError as exc:
+            if not lib:
+                raise
+            # A stored edit no longer fits the files: serve the files and say so in /readyz.
+            self.last_error = f"overlay rejected: {exc.errors[:3]}"
+            log.error("word-list overlay rejected at start (%d problems); serving the files alone",
+                      len(exc.errors))
+            self.moderator = await asyncio.to_thread(Moderator, self.settings.wordlists, None)
+            lib = []
+        # Load the tokenizer now, not in the first request that needs a boundary check.
+        warm = getattr(self.moderator, "warm", None)
+        if warm is not None:
+            await asyncio.to_thread(warm)
+        self.overlay_version, self.overlay_items = v, items
+        self._built_key = orjson.dumps(lib)
+        # The engine lives as long as the worker: keep its objects out of cyclic GC passes.
+        gc.freeze()
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
+
+    async def refresh(self, force: bool = False) -> bool:
+        """Rebuild if the shared overlay moved; True when the engine changed."""
+        if not force and await self.store.version() == self.overlay_version:
+            return False
+        async with self._lock:
+            v, items = await self.store.items()
+            if v == self.overlay_version and not force:
+                return False
+            lib = [to_library(i) for i in items]
+            key = orjson.dumps(lib)
+            changed = False
+            if key != self._built_key:
+                assert self.moderator is not None
+                try:
+                    await asyncio.to_thread(self.moderator.reload, lib)
+                except WordlistError as exc:
+                    self.last_error = f"overlay version {v} rejected: {exc.errors[:3]}"
+                    log.error("word-list overlay version %d rejected; keeping the engine in use", v)
+                else:
+                    self._built_key = key
+                    self.last_error = None
+                    changed = True
+            self.overlay_version, self.overlay_items = v, items
+        if changed:
+            self._changed()
+        return changed
+
+    async def poll_forever(self, stop: asyncio.Event, link=None) -> None:
+        """Poll until ``stop`` is set. Stopping by event, not by cancelling: cancelling a task
+        in the middle of a redis.asyncio command can leave shutdown waiting forever."""
+        interval = max(0.05, self.settings.wordlist_poll_seconds)
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if stop.is_set():
+                return
+            try:
+                if link is not None and not link.available:
+                    if not await link.ping():
+                        continue
+                await self.refresh()
+            except RedisUnavailable:
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep polling whatever one round hit
+                log.error("word-list poll failed: %s", type(exc).__name__)
+
+    async def validate(self, items: list[dict[str, Any]]) -> None:
+        """Raise 422 naming the problem if these overlay items would not load."""
+        lib = [to_library(i) for i in items]
+        try:
+            await asyncio.to_thread(load_wordlist, self.settings.wordlists, lib)
+        except WordlistError as exc:
+            raise ApiError(422, "invalid_wordlist_item", "; ".join(exc.errors[:5])) from exc
