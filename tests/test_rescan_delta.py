@@ -1,0 +1,313 @@
+"""Delta rescans (--since): exactly the profiles a full rescan newly flags, on generated lists."""
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from moderation import Moderator
+from moderation.rescan import RecordChecker, add_rescan_arguments, run_rescan
+from moderation.rescan_delta import (
+    chars_reaching,
+    _preimages,
+    load_snapshot,
+    plan_from_snapshot,
+    record_version,
+    wordlist_from_snapshot,
+)
+from moderation.wordlists import load_wordlist
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "wordlists"
+RANK = {"pass": 0, "review": 1, "block": 2}
+CATS = ("discrimination", "illegal", "political", "porn", "fraud")
+# Characters with homophones among themselves (微/威/薇, 信/心/新, 赌/堵, 钱/前), ASCII for
+# pinyin forms, and plain filler.
+POOL = "微威薇信心新赌堵博钱前转账红包约会骗投资理财毒品色情台湾独立老师朋友"
+FILLER = ["喜欢旅行", "周末爬山", "养猫", "读书", "火锅", "电影", "跑步", "音乐"]
+NOISE = [" ", "*", "·", "，", "、", "~"]
+TRAD = str.maketrans("钱转账红骗资财会独湾", "錢轉賬紅騙資財會獨灣")
+PINYIN = {"微": "wei", "威": "wei", "薇": "wei", "信": "xin", "心": "xin", "新": "xin", "赌": "du", "堵": "du",
+          "钱": "qian", "前": "qian", "约": "yue", "会": "hui", "毒": "du", "品": "pin", "色": "se", "情": "qing"}
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Compiled variants of generated lists go to a temp cache, not the user's."""
+    from moderation.normalize import _cache_dir
+
+    d = tmp_path_factory.getbasetemp() / "modcache"
+    d.mkdir(exist_ok=True)
+    for p in _cache_dir().glob("normalize-tables-*.pickle"):
+        if not (d / p.name).exists():
+            shutil.copy(p, d / p.name)
+    monkeypatch.setenv("MODERATION_CACHE_DIR", str(d))
+
+
+def _term(r: random.Random) -> str:
+    return "".join(r.choice(POOL) for _ in range(r.choice((2, 2, 3))))
+
+
+def gen_lists(r: random.Random) -> dict:
+    """A random, valid set of lists as an editable structure."""
+    entries = {}
+    for _ in range(r.randint(4, 10)):
+        t = _term(r)
+        entries[t] = {
+            "cat": r.choice(CATS), "sev": r.choice(("low", "medium", "high")),
+            "flags": sorted(r.sample(["boundary", "exact", "nohomophone", "nopinyin"], r.randint(0, 2))),
+            "scenes": r.choice([None, None, "profile", "post+chat"]),
+        }
+    allow = {}
+    for t in r.sample(sorted(entries), min(3, len(entries))):
+        if r.random() < 0.6:
+            allow[r.choice(POOL) + t + r.choice(POOL)] = r.choice([None, "profile", "post"])
+    policy = {s: {sev: r.choice(("pass", "review", "block")) for sev in ("low", "medium", "high")}
+              for s in ("profile", "post", "chat")}
+    cat_override = {"profile": {r.choice(CATS): {"low": r.choice(("pass", "review", "block"))}}}
+    return {"entries": entries, "allow": allow, "policy": policy, "cat": cat_override}
+
+
+def mutate(r: random.Random, lists: dict) -> dict:
+    """A change of the kinds a list edit makes: add, raise, loosen, remove, un-allow, policy."""
+    new = orjson.loads(orjson.dumps(lists))
+    ents = new["entries"]
+    for _ in range(r.randint(0, 3)):
+        t = _term(r)
+        if t not in ents:
+            ents[t] = {"cat": r.choice(CATS), "sev": r.choice(("low", "medium", "high")), "flags": [], "scenes": None}
+    for t in list(ents):
+        x = r.random()
+        if x < 0.1:
+            del ents[t]
+        elif x < 0.2:
+            ents[t]["sev"] = "high"
+        elif x < 0.3:
+            ents[t]["sev"] = "low"
+        elif x < 0.4:
+            ents[t]["flags"] = []
+        elif x < 0.45:
+            ents[t]["scenes"] = None
+    for t in list(new["allow"]):
+        if r.random() < 0.4:
+            del new["allow"][t]
+    if r.random() < 0.3:
+        new["allow"][r.choice(POOL) + r.choice(POOL)] = None
+    if r.random() < 0.4:
+        s = r.choice(("profile", "post", "chat"))
+        new["policy"][s][r.choice(("low", "medium", "high"))] = r.choice(("review", "block"))
+    if r.random() < 0.2:
+        new["cat"] = {}
+    return new
+
+
+def write_lists(d: Path, lists: dict) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    by_cat: dict[str, list[str]] = {c: ["@group gen"] for c in CATS}
+    for t, e in lists["entries"].items():
+        flags = list(e["flags"]) + ([f"scene={e['scenes']}"] if e["scenes"] else [])
+        by_cat[e["cat"]].append(f"{t} | {e['sev']} | {','.join(flags)}".rstrip(" |"))
+    for c in CATS:
+        (d / f"{c}.txt").write_text("\n".join(by_cat[c]) + "\n", encoding="utf-8")
+    (d / "allow.txt").write_text(
+        "".join(f"{t} | scene={s}\n" if s else f"{t}\n" for t, s in lists["allow"].items()), encoding="utf-8")
+    (d / "lookalikes.txt").write_text("", encoding="utf-8")
+    pol = []
+    for s, table in lists["policy"].items():
+        pol.append(f"[scenes.{s}.severity]")
+        pol += [f'{k} = "{v}"' for k, v in table.items()]
+        for c, t in lists["cat"].get(s, {}).items():
+            pol.append(f"[scenes.{s}.category.{c}]")
+            pol += [f'{k} = "{v}"' for k, v in t.items()]
+    (d / "policy.toml").write_text("\n".join(pol) + "\n", encoding="utf-8")
+    return d
+
+
+def gen_profiles(r: random.Random, lists_a: dict, lists_b: dict, n: int) -> list[dict]:
+    terms = sorted(set(lists_a["entries"]) | set(lists_b["entries"]) | set(lists_a["allow"]) | set(lists_b["allow"]))
+    out = []
+    for i in range(n):
+        parts = []
+        for _ in range(r.randint(1, 5)):
+            x = r.random()
+            if x < 0.35 and terms:
+                t = r.choice(terms)
+                y = r.random()
+                if y < 0.25:  # split by noise
+                    t = r.choice(NOISE).join(t)
+                elif y < 0.4:  # a repeated character
+                    k = r.randrange(len(t))
+                    t = t[:k + 1] + t[k] * r.randint(1, 2) + t[k + 1:]
+                elif y < 0.5:  # traditional / full-width forms
+                    t = t.translate(TRAD)
+                elif y < 0.6:  # spelled out in pinyin, upper or lower case
+                    t = "".join(PINYIN.get(c, c) for c in t)
+                    t = t.upper() if r.random() < 0.5 else t
+                parts.append(t)
+            elif x < 0.55:
+                parts.append("".join(r.choice(POOL) for _ in range(r.randint(1, 4))))
+            else:
+                parts.append(r.choice(FILLER))
+        text = r.choice(["", "，"]).join(parts)
+        rec: dict = {"id": i}
+        if i % 4 == 0:
+            rec["fields"] = {"nickname": r.choice(FILLER + terms[:3]), "bio": text}
+        else:
+            rec["text"] = text
+        if r.random() < 0.3:
+            rec["scene"] = r.choice(("post", "chat"))
+        out.append(rec)
+    return out
+
+
+def run_all(checker: RecordChecker, profiles: list[dict]) -> dict:
+    """Output lines by id, through the same chunk path a rescan takes (fast path included)."""
+    payload = b"\n".join(orjson.dumps(p) for p in profiles)
+    res = checker.run_chunk("jsonl", payload, 1)
+    assert res.stats["total"] == len(profiles)
+    out = {}
+    for line in res.out.splitlines():
+        d = orjson.loads(line)
+        out[d["id"]] = d
+    return out
+
+
+def newly_flagged(old_out: dict, new_out: dict) -> dict:
+    return {i: d for i, d in new_out.items()
+            if RANK[d["decision"]] > RANK[old_out.get(i, {"decision": "pass"})["decision"]]}
+
+
+def delta_for(tmp: Path, old_dir: Path, new_dir: Path, detectors=()) -> tuple[Moderator, Moderator, object]:
+    old_wl = load_wordlist(old_dir)
+    record_version(old_dir, old_wl, tmp / "hist")
+    new = Moderator(wordlist_dir=new_dir, detectors=detectors)
+    old = Moderator(wordlist_dir=old_dir, detectors=detectors)
+    plan = plan_from_snapshot(new, load_snapshot(old_wl.version, tmp / "hist"), log=lambda m: None)
+    return old, new, plan
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_delta_flags_exactly_what_a_full_rescan_newly_flags(tmp_path_factory, seed):
+    r = random.Random(seed)
+    tmp = tmp_path_factory.mktemp("delta")
+    a = gen_lists(r)
+    b = mutate(r, a)
+    old, new, plan = delta_for(tmp, write_lists(tmp / "old", a), write_lists(tmp / "new", b))
+    profiles = gen_profiles(r, a, b, 60)
+    want = newly_flagged(run_all(RecordChecker(old), profiles), run_all(RecordChecker(new), profiles))
+    got = run_all(RecordChecker(new, delta=plan), profiles)
+    assert set(got) == set(want)
+    for i, d in got.items():
+        prev = d.pop("previous_decision")
+        assert d == want[i]
+        assert RANK[prev] < RANK[d["decision"]]
+
+
+def test_prefilter_characters_include_every_spelling_that_normalizes_to_a_character():
+    m = Moderator(wordlist_dir=FIXTURE, detectors=())
+    norm = m.normalizer
+    finv, hinv = _preimages(norm)
+    canon = norm.normalize("信").canon
+    chars = chars_reaching(canon, norm, finv, hinv)
+    for spelled in ("信", "心", "新", "芯"):
+        assert spelled in chars
+        assert norm.normalize(spelled).canon == canon
+    digit = chars_reaching("7", norm, finv, hinv)
+    assert {"7", "七", "柒", "７"} <= digit
+    assert "a" not in digit
+
+
+def test_small_change_is_a_narrow_delta_and_unchanged_lists_scan_nothing(tmp_path):
+    old_dir = tmp_path / "old"
+    shutil.copytree(FIXTURE, old_dir)
+    new_dir = tmp_path / "new"
+    shutil.copytree(FIXTURE, new_dir)
+    with open(new_dir / "fraud.txt", "a", encoding="utf-8") as f:
+        f.write("内部消息 | high\n")
+    old, new, plan = delta_for(tmp_path, old_dir, new_dir)
+    assert plan.mode == "delta" and plan.changed_rules == {"fraud.ads:内部消息"}
+    assert plan.prefilter.search("我有内部消息") and not plan.prefilter.search("周末爬山")
+    texts = ["我有内布消息", "喜欢旅行", "内部 消 息 稳赚不赔"]
+    got = run_all(RecordChecker(new, delta=plan), [{"id": i, "text": t} for i, t in enumerate(texts)])
+    assert set(got) == {0}  # 2 was already blocked (稳赚不赔)
+
+    _, _, same = delta_for(tmp_path / "same", old_dir, old_dir)
+    assert same.mode == "delta" and not same.changed_rules and not same.removed_allow
+    assert not same.prefilter.search("约炮冰毒稳赚不赔")
+
+
+def test_lookalike_change_falls_back_to_comparing_both_versions_and_stays_exact(tmp_path):
+    old_dir = tmp_path / "old"
+    shutil.copytree(FIXTURE, old_dir)
+    new_dir = tmp_path / "new"
+    shutil.copytree(FIXTURE, new_dir)
+    with open(new_dir / "lookalikes.txt", "a", encoding="utf-8") as f:
+        f.write("🎲\t赌\n")
+    old, new, plan = delta_for(tmp_path, old_dir, new_dir)
+    assert plan.mode == "compare" and "look-alike" in plan.reason
+    profiles = [{"id": 1, "text": "网🎲"}, {"id": 2, "text": "网赌"}, {"id": 3, "text": "你好"}]
+    got = run_all(RecordChecker(new, delta=plan), profiles)
+    want = newly_flagged(run_all(RecordChecker(old), profiles), run_all(RecordChecker(new), profiles))
+    assert set(got) == set(want) == {1}
+
+
+def test_policy_rise_with_detectors_compares_every_profile(tmp_path):
+    old_dir = tmp_path / "old"
+    shutil.copytree(FIXTURE, old_dir)
+    new_dir = tmp_path / "new"
+    shutil.copytree(FIXTURE, new_dir)
+    pol = (new_dir / "policy.toml").read_text(encoding="utf-8")
+    (new_dir / "policy.toml").write_text(pol.replace('[scenes.chat.severity]\nlow = "pass"', '[scenes.chat.severity]\nlow = "review"'), encoding="utf-8")
+    old, new, plan = delta_for(tmp_path, old_dir, new_dir, detectors=None)
+    if new._engine.detectors:
+        assert plan.mode == "compare" and "detectors" in plan.reason
+    profiles = [{"id": 1, "text": "法网恢恢", "scene": "chat"}, {"id": 2, "text": "法网恢恢", "scene": "post"}]
+    got = run_all(RecordChecker(new, delta=plan), profiles)
+    assert set(got) == {1} and got[1]["previous_decision"] == "pass"
+
+
+def test_snapshot_round_trip_keeps_the_version_and_rules(tmp_path):
+    wl = load_wordlist(FIXTURE)
+    path = record_version(FIXTURE, wl, tmp_path / "h")
+    assert path is not None and path.name == f"{wl.version}.json.gz"
+    again = wordlist_from_snapshot(load_snapshot(wl.version, tmp_path / "h"))
+    assert again.version == wl.version
+    assert {e.rule for e in again.entries} == {e.rule for e in wl.entries}
+    assert load_snapshot("no-such-version", tmp_path / "h") is None
+    assert load_snapshot("../../etc/passwd", tmp_path / "h") is None
+
+
+def _args(argv):
+    p = argparse.ArgumentParser()
+    add_rescan_arguments(p)
+    return p.parse_args(argv)
+
+
+def test_cli_since_outputs_only_newly_flagged_and_unknown_version_falls_back(tmp_path, capsys):
+    wl_dir = tmp_path / "wl"
+    shutil.copytree(FIXTURE, wl_dir)
+    inp = tmp_path / "in.jsonl"
+    rows = [{"id": 1, "text": "我有内部消息"}, {"id": 2, "text": "约炮"}, {"id": 3, "text": "喜欢读书"}]
+    inp.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in rows))
+    common = ["-i", str(inp), "--wordlists", str(wl_dir), "--progress", "none", "-j", "1"]
+    assert run_rescan(_args(common + ["-o", str(tmp_path / "full.jsonl")])) == 0
+    old_version = load_wordlist(wl_dir).version
+    assert (wl_dir / ".history" / f"{old_version}.json.gz").exists()
+    with open(wl_dir / "fraud.txt", "a", encoding="utf-8") as f:
+        f.write("内部消息 | high\n")
+    assert run_rescan(_args(common + ["-o", str(tmp_path / "d.jsonl"), "--since", old_version])) == 0
+    lines = [orjson.loads(x) for x in (tmp_path / "d.jsonl").read_bytes().splitlines()]
+    assert [(x["id"], x["decision"], x["previous_decision"]) for x in lines] == [(1, "block", "pass")]
+    assert "delta since" in capsys.readouterr().err
+
+    assert run_rescan(_args(common + ["-o", str(tmp_path / "f.jsonl"), "--since", "0123456789abcdef"])) == 0
+    assert "running a full rescan instead" in capsys.readouterr().err
+    ids = [orjson.loads(x)["id"] for x in (tmp_path / "f.jsonl").read_bytes().splitlines()]
+    assert ids == [1, 2]

@@ -1,0 +1,55 @@
+"""Engines injected into rescans run as subprocesses (``--engine-factory``); no tests here.
+
+``slow_fixture`` wraps the real ``Moderator`` over the fixture lists and sleeps a little per
+check, so that a test can interrupt or kill a rescan part-way through.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+FIXTURE_WORDLISTS = Path(__file__).parent / "fixtures" / "wordlists"
+
+
+class _Slow:
+    def __init__(self, inner, delay: float) -> None:
+        self._inner = inner
+        self._delay = delay
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def check(self, text, **kw):
+        time.sleep(self._delay)
+        return self._inner.check(text, **kw)
+
+
+def slow_fixture(args):
+    from moderation import Moderator
+
+    wl = getattr(args, "wordlists", None) or str(FIXTURE_WORDLISTS)
+    return _Slow(Moderator(wordlist_dir=wl), float(os.environ.get("RESCAN_TEST_DELAY", "0.002")))
+
+
+class _Verdict:
+    def __init__(self, text, scene, id):
+        self.decision = "review" if "flag" in text else "pass"
+        self._d = {"id": id, "decision": self.decision, "categories": [], "patterns": [], "hits": [],
+                   "masked": text, "wordlist_version": "fake", "scene": scene}
+
+    def to_dict(self):
+        return self._d
+
+
+class _Fast:
+    """Checks nothing: for the streaming mechanics (memory, order) at high volume."""
+
+    version = "fake"
+
+    def check(self, text, scene="post", id=None, field=None, **kw):
+        return _Verdict(text, scene, id)
+
+
+def fast_fake(args):
+    return _Fast()

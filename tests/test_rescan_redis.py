@@ -1,0 +1,229 @@
+"""Distributed rescans on a private redis-server: two workers, one SIGKILLed mid-chunk."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from moderation import Moderator
+from moderation.rescan import RecordChecker, RescanOptions, run_local
+from moderation.rescan_redis import (
+    GROUP,
+    STREAM,
+    WorkerLoop,
+    collect,
+    connect,
+    enqueue,
+    job_status,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "wordlists"
+sys.path.insert(0, str(Path(__file__).parent))
+from test_rescan import make_records, write_jsonl  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def moderator() -> Moderator:
+    return Moderator(wordlist_dir=FIXTURE)
+
+
+def local_output(moderator, inp: Path, tmp: Path) -> bytes:
+    out = tmp / "local.jsonl"
+    run_local(RecordChecker(moderator), RescanOptions(input=str(inp), output=str(out), workers=1, progress="none", quiet=True))
+    return out.read_bytes()
+
+
+def _env(delay: str) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "tests"), env.get("PYTHONPATH", "")])
+    env["RESCAN_TEST_DELAY"] = delay
+    return env
+
+
+def _worker(url: str, name: str, delay: str, log: Path, idle_exit: str = "8") -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "moderation.rescan", "worker", "--redis", url, "-j", "1", "--name", name,
+         "--claim-timeout", "1", "--exit-when-idle", idle_exit, "--engine-factory", "test_rescan_fakes:slow_fixture"],
+        cwd=ROOT, env=_env(delay), stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+    )
+
+
+def test_two_workers_one_killed_mid_chunk_output_equals_local(tmp_path, redis_server, moderator):
+    records = make_records(1200, seed=11)
+    records.insert(100, {"id": "bad", "text": 5})
+    inp = write_jsonl(tmp_path / "in.jsonl", records)
+    with open(inp, "ab") as f:
+        f.write(b"{broken\n")
+    want = local_output(moderator, inp, tmp_path)
+
+    r = connect(redis_server.url)
+    job = enqueue(r, str(inp), "jsonl", "profile", moderator.version, chunk_lines=40)
+    st = job_status(r, job)
+    assert st["chunks"] == 31 and st["state"] == "queued"
+
+    # Two workers consume the job together; a is killed while it holds a chunk it has not
+    # committed, b goes on and takes a's chunk over after the claim timeout.
+    a = _worker(redis_server.url, "a", "0.004", tmp_path / "a.log")
+    b = _worker(redis_server.url, "b", "0.004", tmp_path / "b.log")
+    try:
+        deadline = time.monotonic() + 60
+        killed = False
+        while time.monotonic() < deadline:
+            pend = r.xpending(STREAM, GROUP)
+            holders = {c["name"].decode(): c["pending"] for c in pend["consumers"]}
+            if job_status(r, job)["chunks_done"] >= 4 and any(k.startswith("a-") and v for k, v in holders.items()):
+                a.send_signal(signal.SIGKILL)
+                a.wait(timeout=10)
+                killed = True
+                break
+            time.sleep(0.01)
+        assert killed, "worker a never held a chunk"
+        assert job_status(r, job)["chunks_done"] < 31
+        holders = {c["name"].decode(): c["pending"] for c in r.xpending(STREAM, GROUP)["consumers"]}
+        assert any(k.startswith("a-") and v for k, v in holders.items())  # a's chunk is left pending
+        assert b.wait(timeout=120) == 0, (tmp_path / "b.log").read_text()
+        assert b"claimed" in (tmp_path / "b.log").read_bytes()
+    finally:
+        for p in (a, b):
+            if p.poll() is None:
+                p.kill()
+
+    st = job_status(r, job)
+    assert st["state"] == "done" and st["chunks_done"] == 31
+    assert st["profiles_done"] == len(records) + 1  # every record counted exactly once
+    assert r.xpending(STREAM, GROUP)["pending"] == 0
+    out = tmp_path / "dist.jsonl"
+    collect(r, job, str(out))
+    assert out.read_bytes() == want
+
+
+def test_a_chunk_processed_twice_is_written_and_counted_once(tmp_path, redis_server, moderator):
+    inp = write_jsonl(tmp_path / "in.jsonl", make_records(100, seed=2))
+    r = connect(redis_server.url)
+    job = enqueue(r, str(inp), "jsonl", "profile", moderator.version, chunk_lines=50)
+    w1 = WorkerLoop(r, moderator, "w1", claim_timeout_s=0.05, log=lambda m: None, block_ms=10)
+    eid, fields = w1._next()
+    # w1 stalls (e.g. a long GC pause) past the claim timeout; w2 takes the chunk over.
+    time.sleep(0.1)
+    w2 = WorkerLoop(r, moderator, "w2", claim_timeout_s=0.05, log=lambda m: None, block_ms=10)
+    eid2, fields2 = w2._next()
+    assert eid2 == eid and fields2[b"seq"] == fields[b"seq"]
+    assert w2.process(eid2, fields2) and w1.process(eid, fields)
+    stats = job_status(r, job)
+    assert stats["chunks_done"] == 1 and stats["profiles_done"] == 50
+    w2.run(max_chunks=1)
+    st = job_status(r, job)
+    assert st["state"] == "done" and st["profiles_done"] == 100
+    out = tmp_path / "o.jsonl"
+    collect(r, job, str(out))
+    assert out.read_bytes() == local_output(moderator, inp, tmp_path)
+
+
+def test_cli_enqueue_status_collect_and_csv(tmp_path, redis_server, moderator):
+    csv_in = tmp_path / "in.csv"
+    csv_in.write_text("id,nickname,bio\nu1,阿明,爱吃火锅\nu2,小美,冰毒便宜出\nu3,x\n", encoding="utf-8")
+    env = _env("0")
+    base = [sys.executable, "-m", "moderation.rescan"]
+    enq = subprocess.run(base + ["rescan", "--redis", redis_server.url, "--enqueue", str(csv_in),
+                                 "--engine-factory", "test_rescan_fakes:slow_fixture", "--history-dir", str(tmp_path / "h")],
+                         cwd=ROOT, env=env, capture_output=True, timeout=120)
+    assert enq.returncode == 0, enq.stderr.decode()
+    job = enq.stdout.decode().strip()
+    status = subprocess.run(base + ["rescan", "--redis", redis_server.url, "--status", job, "--json"],
+                            cwd=ROOT, env=env, capture_output=True, timeout=60)
+    st = orjson.loads(status.stdout)
+    assert st["state"] == "queued" and st["chunks"] == 1 and st["records"] == 3
+
+    r = connect(redis_server.url)
+    WorkerLoop(r, moderator, "w", log=lambda m: None, block_ms=10).run(max_chunks=1)
+    status = subprocess.run(base + ["rescan", "--redis", redis_server.url, "--status", job],
+                            cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert b"done, 1/1 chunks" in status.stdout and b"decision" in status.stdout
+    out = tmp_path / "out.jsonl"
+    col = subprocess.run(base + ["rescan", "--redis", redis_server.url, "--collect", job, "-o", str(out)],
+                         cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert col.returncode == 0, col.stderr.decode()
+    lines = [orjson.loads(x) for x in out.read_bytes().splitlines()]
+    assert [x["id"] for x in lines] == ["u2", None]
+    assert lines[0]["fields"]["bio"]["decision"] == "block"
+    assert "columns" in lines[1]["error"]
+
+    bad = subprocess.run(base + ["rescan", "--redis", redis_server.url, "--status", "nosuchjob"],
+                         cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert bad.returncode == 2 and b"no rescan job" in bad.stderr
+
+
+def test_worker_with_other_lists_leaves_the_chunk_for_others(tmp_path, redis_server, moderator):
+    inp = write_jsonl(tmp_path / "in.jsonl", make_records(10))
+    r = connect(redis_server.url)
+    job = enqueue(r, str(inp), "jsonl", "profile", "0000000000000000", chunk_lines=50)
+    w = WorkerLoop(r, moderator, "w", claim_timeout_s=0.01, log=lambda m: None, block_ms=10)
+    assert not w.process(*w._next())
+    st = job_status(r, job)
+    assert st["chunks_done"] == 0 and "needs 0000000000000000" in st["error"]
+    assert r.xpending(STREAM, GROUP)["pending"] == 1
+
+
+def test_delta_job_over_redis_equals_local_delta(tmp_path, redis_server):
+    import shutil
+
+    from moderation.rescan_delta import load_snapshot, plan_from_snapshot, record_version
+    from moderation.wordlists import load_wordlist
+
+    wl = tmp_path / "wl"
+    shutil.copytree(FIXTURE, wl)
+    old_wl = load_wordlist(wl)
+    record_version(wl, old_wl, tmp_path / "h")
+    with open(wl / "fraud.txt", "a", encoding="utf-8") as f:
+        f.write("爬山 | medium\n")
+    new = Moderator(wordlist_dir=wl)
+    snap = load_snapshot(old_wl.version, tmp_path / "h")
+    inp = write_jsonl(tmp_path / "in.jsonl", make_records(300, seed=5))
+    out = tmp_path / "local.jsonl"
+    plan = plan_from_snapshot(new, snap, log=lambda m: None)
+    run_local(RecordChecker(new, delta=plan), RescanOptions(input=str(inp), output=str(out), workers=1, progress="none", quiet=True))
+    want = out.read_bytes()
+    assert want and all(b'"previous_decision"' in x for x in want.splitlines())
+
+    r = connect(redis_server.url)
+    job = enqueue(r, str(inp), "jsonl", "profile", new.version, chunk_lines=100, snapshot=snap, since=old_wl.version)
+    WorkerLoop(r, new, "w", log=lambda m: None, block_ms=10).run(max_chunks=3)
+    got = tmp_path / "dist.jsonl"
+    collect(r, job, str(got))
+    assert got.read_bytes() == want
+
+
+def test_worker_survives_a_redis_outage(tmp_path, redis_server, moderator):
+    inp = write_jsonl(tmp_path / "in.jsonl", make_records(60, seed=9))
+    w = _worker(redis_server.url, "w", "0", tmp_path / "w.log", idle_exit="120")
+    try:
+        r = connect(redis_server.url)
+        job1 = enqueue(r, str(inp), "jsonl", "profile", moderator.version, chunk_lines=30)
+        deadline = time.monotonic() + 60
+        while job_status(r, job1)["state"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert job_status(r, job1)["state"] == "done"
+        redis_server.stop()
+        time.sleep(1.5)
+        assert w.poll() is None  # still alive while Redis is down
+        redis_server.start()  # an empty Redis: no stream, no group
+        r = connect(redis_server.url)
+        job2 = enqueue(r, str(inp), "jsonl", "profile", moderator.version, chunk_lines=30)
+        deadline = time.monotonic() + 60
+        while job_status(r, job2)["state"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert job_status(r, job2)["state"] == "done", (tmp_path / "w.log").read_text()
+        out = tmp_path / "o.jsonl"
+        collect(r, job2, str(out))
+        assert out.read_bytes() == local_output(moderator, inp, tmp_path)
+        assert b"Redis unavailable" in (tmp_path / "w.log").read_bytes()
+    finally:
+        w.kill()
+        w.wait(timeout=10)
