@@ -217,8 +217,10 @@ _CLAIM = (
 )
 SHAPES: tuple[tuple[str, str, str], ...] = (
     # (group, regex, label); "rate" amounts are checked by _rate_ok.
-    ("rate", rf"{_PERIOD}{_CLAIM}(?P<amt>{_AMT})(?:元|块|米|r)?", "pay per period"),
-    ("rate", rf"(?P<amt>{_AMT})(?:元|块|米|r)?(?:一|每|半)个?(?:小时|天|单|晚|篇|条|个人)", "pay per period"),
+    # The lookaheads name each shape's possible first characters: the regex engine then skips
+    # other positions at once instead of trying the optional prefixes at each (several times faster).
+    ("rate", rf"(?=[一每1半个天日小钟晚月周年单趟篇条夜]){_PERIOD}{_CLAIM}(?P<amt>{_AMT})(?:元|块|米|r)?", "pay per period"),
+    ("rate", rf"(?=[0-9一二三四五六七八九十两几百千万wk])(?P<amt>{_AMT})(?:元|块|米|r)?(?:一|每|半)个?(?:小时|天|单|晚|篇|条|个人)", "pay per period"),
     ("rate", rf"(?:月入|日入|月赚|日赚|年入|日结|月收入|日收入)(?:过|好多|轻松|稳定)*(?P<amt>{_AMT}|w|万|千|k)", "income claim"),
     ("come", r"(?:来|做|带|私|加|佳|伽|丝|滴)(?:吗|嘛|啦|呀|的|人)?$|^(?:来|带)", "call to come"),
     ("recruit", r"(?:有意|感兴趣|兴趣|想做|要做|做|需要|有想法|想了解)的?(?:私|丝|诗|伽|加|家|嘉|佳|si|dd|滴|扣|戳|找我|联系)"
