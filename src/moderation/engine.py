@@ -392,7 +392,7 @@ def _jieba():
 def _token_edges(text: str) -> tuple[set[int], set[int]]:
     starts: set[int] = set()
     ends: set[int] = set()
-    for _, s, e in _jieba().tokenize(text):
+    for _, s, e in _jieba().tokenize(text, HMM=False):
         starts.add(s)
         ends.add(e)
     return starts, ends
