@@ -35,6 +35,10 @@ CASES = [
     ("s.e.x", "post", [("s.e.x", "porn", "porn.vulgar:sex")], "review"),
     ("看三级", "post", [("三级", "porn", "porn.vulgar:三级")], "review"),
     ("🐔", "profile", [("🐔", "porn", "porn.vulgar:鸡")], "review"),
+    # A digit said aloud (4 = si) inside a word, and emoji read as characters, then homophones.
+    ("你早点去4", "post", [("去4", "porn", "porn.vulgar:去死")], "review"),
+    ("你早点qu si", "post", [("qu si", "porn", "porn.vulgar:去死")], "review"),
+    ("📝👴自己心虚", "post", [("📝👴", "discrimination", "discrimination.orientation:基佬")], "review"),
 ]
 
 CLEAN = [
@@ -49,6 +53,11 @@ CLEAN = [
     ("这几把椅子不错", "post"),
     ("我在鸡西工作", "profile"),
     ("身高175体重60", "profile"),
+    # Numbers with a unit or inside a longer number are numbers, not 死/四.
+    ("周末一起去 4 楼吃饭", "post"),
+    ("我们去44路车站", "post"),
+    ("下午去4S店", "post"),
+    ("去年4月", "post"),
 ]
 
 

@@ -24,7 +24,7 @@ from .wordlists import AllowEntry, Entry, Wordlist, load_wordlist
 
 log = logging.getLogger("moderation")
 
-COMPILE_VERSION = 5
+COMPILE_VERSION = 7
 # Variants per entry are generated for words up to this many Han characters.
 MAX_VARIANT_CHARS = 8
 # A homophone reading is rejected when the matched characters are themselves a common word.
@@ -288,6 +288,10 @@ class Moderator:
                 if seg != v.literal:
                     if "exact" in entry.flags or "nohomophone" in entry.flags or len(HAN_RE.findall(v.literal)) < 2:
                         continue
+                    if not HAN_RE.search(seg):
+                        continue  # digits alone (64, 520) are numbers, not words said aloud
+                    if _has_digit(seg) and _counts_something(doc, s, e):
+                        continue  # 去4楼, 第2货架: a number with its unit, not a word
                     via.add("homophone")
                 if v.kind != "literal":
                     via.add(v.kind)
@@ -434,6 +438,33 @@ class _TokenEdges:
         if edges is not None:
             return pos in edges[1]
         return 0 < pos <= len(self.text) and self.text[pos - 1:pos + 1] != "\r\n"
+
+
+_DIGIT_RE = re.compile(r"[0-9]")
+_has_digit = _DIGIT_RE.search
+# What follows a number that counts or orders something (4楼, 2个, 5点, 3号).
+_UNIT_AFTER_RE = re.compile(
+    r"[\s]*(?:[0-9.%％]|[楼层号个点岁年月日天次块元分秒位只张条本台部件斤米克周期届级班路栋室床排幢套间]"
+    r"|小时|分钟|公里|公斤|cm|kg|km|g\b|w\b|k\b)"
+)
+
+
+def _counts_something(doc: NormalizedText, s: int, e: int) -> bool:
+    """Whether a digit of the match ``doc.text[s:e]`` is part of a longer number or carries
+    a unit or an ordinal (第), so that it reads as a number."""
+    text = doc.text
+    for i in range(s, e):
+        if not text[i].isdigit():
+            continue
+        if i > s and text[i - 1].isdigit() or i + 1 < e and text[i + 1].isdigit():
+            return True
+        if i == s and s > 0 and (text[s - 1].isdigit() or text[s - 1] == "第"):
+            return True
+        if i == e - 1:
+            _, oend = doc.span(i, e)
+            if _UNIT_AFTER_RE.match(doc.folded, oend):
+                return True
+    return False
 
 
 def _is_common_word(seg: str) -> bool:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 # Chinese numerals that become digits inside number runs (written-out phone numbers, QQ ids).
 NUMERALS = {
@@ -72,6 +72,9 @@ RADICAL_FORMS = {
     "亻": "人", "氵": "水", "扌": "手", "忄": "心", "犭": "犬", "讠": "言", "钅": "金",
     "饣": "食", "纟": "丝", "衤": "衣", "礻": "示", "刂": "刀", "灬": "火", "⺮": "竹",
     "⺌": "小", "⺗": "心", "⻊": "足", "⻏": "阝", "⻖": "阝", "邑": "阝", "阜": "阝",
+    # The decomposition table spells these radicals as full characters too (瘫 -> 病难).
+    "疒": "病", "冫": "冰", "辶": "辵", "⻌": "辵", "⻍": "辵", "罒": "网", "⺲": "网",
+    "牜": "牛", "⺧": "牛",
 }
 
 VIA_ORDER = (
@@ -168,6 +171,11 @@ def _build_homophone_table() -> tuple[dict[int, str], dict[str, str]]:
         for c in chars:
             if c != canon:
                 table[ord(c)] = canon
+    # Digits sound like their numerals and stand for words that do (去4 for 去死, 2货 for 二货):
+    # they share the numeral's canonical character. The engine accepts such a homophone only
+    # where the matched text also holds a Han character, so bare numbers (64, 88) never match.
+    for d, numeral in zip("0123456789", "零一二三四五六七八九"):
+        table[ord(d)] = table.get(ord(numeral), numeral)
     return table, sound_of
 
 
