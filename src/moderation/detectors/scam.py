@@ -461,7 +461,7 @@ def find_cues(doc: "NormalizedText", contact_found: bool | None = None) -> list[
     elif _SHAPE_PRE.search(text) is None:
         return out
     else:
-        extras = _SHAPE_GROUPS
+        extras = _shape_only_groups()
     for group, rx, label in t.shapes:
         if group not in extras and not (group == "rate" and "rate_low" in extras):
             continue
@@ -484,6 +484,21 @@ _SHAPE_GROUPS = frozenset({g for g, _, _ in SHAPES} | {"contact", "rate_low"})
 
 
 _EXTRAS_CACHE: dict[frozenset[str], frozenset[str]] = {}
+_SHAPE_ONLY: frozenset[str] | None = None
+
+
+def _shape_only_groups() -> frozenset[str]:
+    """With no cue word in the text, only rules made of shapes alone can fire: the shapes
+    they use are the only ones worth running."""
+    global _SHAPE_ONLY
+    if _SHAPE_ONLY is None:
+        groups: set[str] = set()
+        for _, _, _, needs in RULES:
+            if all(n & _SHAPE_GROUPS for n in needs):
+                for n in needs:
+                    groups |= n & _SHAPE_GROUPS
+        _SHAPE_ONLY = frozenset(groups)
+    return _SHAPE_ONLY
 
 
 def _needed_extras(word_groups: frozenset[str]) -> frozenset[str]:
