@@ -39,6 +39,10 @@ CASES = [
     ("你早点去4", "post", [("去4", "porn", "porn.vulgar:去死")], "review"),
     ("你早点qu si", "post", [("qu si", "porn", "porn.vulgar:去死")], "review"),
     ("📝👴自己心虚", "post", [("📝👴", "discrimination", "discrimination.orientation:基佬")], "review"),
+    # Split characters: jieba's boundaries mean nothing there (其土亻老君 reads as 老君).
+    ("这是一个其土亻老君羊", "post", [("其土亻老", "discrimination", "discrimination.orientation:基佬")], "review"),
+    # 拳 written 𠔉手, though the decomposition table spells it 丷夫手.
+    ("豆瓣是女𠔉手掌控的", "post", [("女𠔉手", "discrimination", "discrimination.orientation:女拳")], "review"),
 ]
 
 CLEAN = [
@@ -58,6 +62,8 @@ CLEAN = [
     ("我们去44路车站", "post"),
     ("下午去4S店", "post"),
     ("去年4月", "post"),
+    # 益活 sounds like 一货, and 二 splits into 一一: identical pieces are not a split.
+    ("参加公益活动", "post"),
 ]
 
 

@@ -24,12 +24,17 @@ from .wordlists import AllowEntry, Entry, Wordlist, load_wordlist
 
 log = logging.getLogger("moderation")
 
-COMPILE_VERSION = 7
+COMPILE_VERSION = 9
 # Variants per entry are generated for words up to this many Han characters.
 MAX_VARIANT_CHARS = 8
 # A homophone reading is rejected when the matched characters are themselves a common word.
 HOMOPHONE_REAL_WORD_FREQ = 3
 _ASCII_ALNUM = re.compile(r"[0-9a-z]")
+# The compiled cache also depends on the code that builds variants and tables: a changed
+# engine or normalizer never reads a stale automaton.
+_CODE_DIGEST = hashlib.sha256(
+    b"".join(Path(__file__).with_name(n).read_bytes() for n in ("engine.py", "normalize.py", "matcher.py"))
+).hexdigest()[:16]
 
 
 class UnknownScene(ValueError):
@@ -106,12 +111,24 @@ def compile_variants(wordlist: Wordlist, normalizer: Normalizer) -> tuple[list[s
             # (婊子 -> 女表子); more partial splits would multiply the automaton for little gain.
             pieces = [_split_char(chaizi, c, normalizer) for c in base]
             if any(pieces):
-                add("".join(p or c for p, c in zip(pieces, base)), "split", i)
+                splits = ["".join(p or c for p, c in zip(pieces, base))]
                 if len(base) == 2 and all(pieces):
-                    add(pieces[0] + base[1], "split", i)
-                    add(base[0] + pieces[1], "split", i)
+                    splits += [pieces[0] + base[1], base[0] + pieces[1]]
+                for sp in splits:
+                    add(sp, "split", i)
+                    # The same split written with a component the table spells in two pieces
+                    # (拳 is 丷夫手 there, 𠔉手 in most fonts' descriptions).
+                    alt = sp
+                    for two, one in SPLIT_COMPONENTS.items():
+                        alt = alt.replace(two, one)
+                    if alt != sp:
+                        add(alt, "split", i)
     patterns = list(table)
     return patterns, [tuple(table[p]) for p in patterns]
+
+
+# Components the decomposition table gives as two pieces that people write as one.
+SPLIT_COMPONENTS = {"丷夫": "𠔉"}
 
 
 def _split_char(chaizi: Any, c: str, normalizer: Normalizer) -> str | None:
@@ -119,7 +136,9 @@ def _split_char(chaizi: Any, c: str, normalizer: Normalizer) -> str | None:
         parts = chaizi.query(c)
     except Exception:
         return None
-    if parts and 2 <= len(parts) <= 3:
+    # Identical adjacent pieces (二 -> 一一, 林 -> 木木) would collapse as a repeat and leave a
+    # single common character standing for the whole one.
+    if parts and 2 <= len(parts) <= 3 and not any(a == b for a, b in zip(parts, parts[1:])):
         split = normalizer.fold("".join(parts))
         if all(HAN_RE.match(p) for p in split):
             return split
@@ -150,7 +169,7 @@ class _Engine:
         the cached pattern table.
         """
         key = hashlib.sha256(
-            f"{COMPILE_VERSION}|{self.version}|{self.wordlist.files_digest}|{backend}".encode()
+            f"{COMPILE_VERSION}|{_CODE_DIGEST}|{self.version}|{self.wordlist.files_digest}|{backend}".encode()
         ).hexdigest()[:24]
         path = _cache_dir() / f"compiled-{key}.pickle"
         try:
@@ -310,7 +329,12 @@ class Moderator:
                     continue
                 if v.ascii_end and oend < len(folded) and _ASCII_ALNUM.match(folded[oend]):
                     continue
-                if "boundary" in entry.flags or "homophone" in via:
+                # Word boundaries mean nothing inside split characters (其土亻老君: jieba reads
+                # 老君), so split variants skip them; homophones still may not be common words.
+                if "split" in via:
+                    if "homophone" in via and _is_common_word(seg):
+                        continue
+                elif "boundary" in entry.flags or "homophone" in via:
                     # The dictionary look-up first: it is cheap and spares most tokenizations.
                     if "homophone" in via and _is_common_word(seg):
                         continue

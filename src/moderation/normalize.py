@@ -16,6 +16,7 @@ built lazily, only when a hit needs to be mapped back.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
@@ -198,7 +199,9 @@ class Tables:
 @lru_cache(maxsize=1)
 def base_tables() -> Tables:
     """The code-point tables, built once per machine and cached on disk (about 1 s cold)."""
-    path = _cache_dir() / f"normalize-tables-v{CACHE_VERSION}.pickle"
+    # Keyed by this file's own digest too: changed table-building code never reads stale tables.
+    digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    path = _cache_dir() / f"normalize-tables-v{CACHE_VERSION}-{digest}.pickle"
     try:
         with open(path, "rb") as fh:
             t = pickle.load(fh)
