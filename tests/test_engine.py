@@ -27,6 +27,7 @@ CASES = [
     ("ＹＵＥＰＡＯ", "post", [("ＹＵＥＰＡＯ", "porn", "porn.escort:约炮")], "block"),
     ("月泡吗", "post", [("月泡", "porn", "porn.escort:约炮")], "block"),
     ("约约约炮", "post", [("约约约炮", "porn", "porn.escort:约炮")], "block"),
+    ("你个狗东西西", "post", [("狗东西西", "porn", "porn.vulgar:狗东西")], "review"),
     ("你个傻 逼", "post", [("傻 逼", "porn", "porn.vulgar:傻逼")], "block"),
     ("操你妈妈的", "post", [("操你妈妈", "porn", "porn.vulgar:操你妈")], "block"),
     ("咪咪好大", "profile", [("咪咪", "porn", "porn.vulgar:咪咪")], "block"),
@@ -64,6 +65,9 @@ CLEAN = [
     ("去年4月", "post"),
     # 益活 sounds like 一货, and 二 splits into 一一: identical pieces are not a split.
     ("参加公益活动", "post"),
+    # 狗狗 is a word of its own, not a repeat hiding 狗东西.
+    ("狗狗东西都收好了", "chat"),
+
 ]
 
 
@@ -93,6 +97,12 @@ def test_clean(m, text, scene):
 )
 def test_via(m, text, via):
     assert m.check(text).hits[0].via == via
+
+
+def test_function_words_are_not_homophones(m):
+    # A pronoun or particle standing for another sound reads across two words (吃鸡 + 吧).
+    assert [h.rule for h in m.check("周末一起去吃鸡吧", scene="chat").hits] == ["porn.vulgar:鸡"]
+    assert "porn.vulgar:鸡巴" in [h.rule for h in m.check("鸡八好大", scene="chat").hits]
 
 
 def test_verdict_contract_shape(m):

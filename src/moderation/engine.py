@@ -309,6 +309,8 @@ class Moderator:
                         continue
                     if not HAN_RE.search(seg):
                         continue  # digits alone (64, 520) are numbers, not words said aloud
+                    if any(a != b and a in _FUNCTION_CHARS for a, b in zip(seg, v.literal)):
+                        continue  # 我住 is not 倭猪, 吃鸡吧 not 鸡巴: pronouns and particles are themselves
                     if _has_digit(seg) and _counts_something(doc, s, e):
                         continue  # 去4楼, 第2货架: a number with its unit, not a word
                     via.add("homophone")
@@ -319,9 +321,17 @@ class Moderator:
                     if any(h < n for h, n in zip(have, v.runs)):
                         continue
                     if any(h > n for h, n in zip(have, v.runs)):
+                        # A doubled character that makes a common word of its own (狗狗东西,
+                        # 妹妹上门) is that word, not a repeat to hide 狗东西.
+                        # (A trailing one stays: 操你妈妈 still says 操你妈.)
+                        if any(h > n and k < e - s - 1 and _is_common_word(text[s + k] * 2) for k, (h, n) in enumerate(zip(have, v.runs))):
+                            continue
                         via.add("repeat")
                 elif doc.repeats:
-                    if any(r > 1 for r in doc.run_lengths(s, e)):
+                    have = doc.run_lengths(s, e)
+                    if any(r > 1 for r in have):
+                        if v.kind == "literal" and any(r > 1 and k < e - s - 1 and _is_common_word(text[s + k] * 2) for k, r in enumerate(have)):
+                            continue  # 狗狗东西 holds the word 狗狗, not 狗东西 with a repeat
                         via.add("repeat")
                 ostart, oend = doc.span(s, e)
                 folded = doc.folded
@@ -464,6 +474,9 @@ class _TokenEdges:
         return 0 < pos <= len(self.text) and self.text[pos - 1:pos + 1] != "\r\n"
 
 
+# Pronouns, particles and the commonest verbs: a homophone reading that needs one of these to
+# stand for another character almost always reads across two ordinary words.
+_FUNCTION_CHARS = frozenset("我你您他她它们的地得了着过吧吗呢啊呀哦嘛么吆哟在是和与就也都很还又这那哪个有")
 _DIGIT_RE = re.compile(r"[0-9]")
 _has_digit = _DIGIT_RE.search
 # What follows a number that counts or orders something (4楼, 2个, 5点, 3号).
