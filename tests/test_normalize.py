@@ -81,3 +81,36 @@ def test_offset_map_is_monotonic_and_total(raw):
 
 def test_default_normalize_available():
     assert normalize("ＡＢ").folded == "ab"
+
+
+def _reference_map(folded: str) -> tuple[list[int], list[int], list[int]]:
+    """The offset map the plain way: one step per received character."""
+    import re
+
+    starts: list[int] = []
+    ends: list[int] = []
+    runs: list[int] = []
+    last = ""
+    for i, ch in enumerate(folded):
+        if not re.match(r"[^\W_]", ch):
+            continue
+        if ch == last and re.match(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", ch):
+            ends[-1] = i + 1
+            runs[-1] += 1
+        else:
+            starts.append(i)
+            ends.append(i + 1)
+            runs.append(1)
+            last = ch
+    return starts, ends, runs
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="好好约炮 .,❤a1①\u200b一二哈", max_size=40) | text_st)
+def test_offset_map_equals_reference(raw):
+    doc = normalize(raw)
+    starts, ends, runs = _reference_map(doc.folded)
+    assert len(starts) == len(doc.text)
+    if doc.text:
+        assert [doc.span(i, i + 1) for i in range(len(doc.text))] == list(zip(starts, ends))
+        assert doc.run_lengths(0, len(doc.text)) == runs

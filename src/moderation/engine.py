@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
@@ -305,12 +306,14 @@ class Moderator:
                     continue
                 via: set[str] = set()
                 if seg != v.literal:
-                    if "exact" in entry.flags or "nohomophone" in entry.flags or len(HAN_RE.findall(v.literal)) < 2:
+                    if "exact" in entry.flags or "nohomophone" in entry.flags or _han_count(v.literal) < 2:
                         continue
                     if not HAN_RE.search(seg):
                         continue  # digits alone (64, 520) are numbers, not words said aloud
                     if any(a != b and a in _FUNCTION_CHARS for a, b in zip(seg, v.literal)):
                         continue  # 我住 is not 倭猪, 吃鸡吧 not 鸡巴: pronouns and particles are themselves
+                    if _is_common_word(seg):
+                        continue  # 拳套 is not 全套: a word of its own (cheap look-up, first)
                     if _has_digit(seg) and _counts_something(doc, s, e):
                         continue  # 去4楼, 第2货架: a number with its unit, not a word
                     via.add("homophone")
@@ -502,6 +505,11 @@ def _counts_something(doc: NormalizedText, s: int, e: int) -> bool:
             if _UNIT_AFTER_RE.match(doc.folded, oend):
                 return True
     return False
+
+
+@lru_cache(maxsize=65536)
+def _han_count(s: str) -> int:
+    return len(HAN_RE.findall(s))
 
 
 def _is_common_word(seg: str) -> bool:

@@ -238,34 +238,45 @@ class NormalizedText:
     _runs: list[int] | None = field(default=None, repr=False)
 
     def _build_map(self) -> None:
-        starts: list[int] = []
-        ends: list[int] = []
-        runs: list[int] = []
-        if self.text == self.folded:
-            n = len(self.folded)
+        folded = self.folded
+        n = len(folded)
+        if self.text == folded:
             self._starts = list(range(n))
             self._ends = list(range(1, n + 1))
             self._runs = [1] * n
             return
-        folded = self.folded
-        kept = [m.start() for m in _KEPT_CHAR_RE.finditer(folded)]
+        # Positions of the kept characters, from the (few) noise runs between them.
+        kept: list[int] = []
+        prev = 0
+        for m in NOISE_RE.finditer(folded):
+            kept.extend(range(prev, m.start()))
+            prev = m.end()
+        kept.extend(range(prev, n))
         if len(kept) == len(self.text):
             # No repeats were collapsed: each kept character maps to itself.
             self._starts, self._ends, self._runs = kept, [i + 1 for i in kept], [1] * len(kept)
             return
-        last = ""
-        for m in re.finditer(r"[^\W_]+", folded):
-            i = m.start()
-            for ch in m.group():
-                if ch == last and HAN_RE.match(ch):
-                    ends[-1] = i + 1
-                    runs[-1] += 1
-                else:
-                    starts.append(i)
-                    ends.append(i + 1)
-                    runs.append(1)
-                    last = ch
-                i += 1
+        # Runs of a repeated Han character, found in the noise-free string like ``normalize``
+        # found them, map to the span from the first to the last of the run.
+        stripped = NOISE_RE.sub("", folded)
+        starts: list[int] = []
+        ends: list[int] = []
+        runs: list[int] = []
+        prev = 0
+        for m in REPEAT_RE.finditer(stripped):
+            a, b = m.span()
+            single = kept[prev:a]
+            starts.extend(single)
+            ends.extend([i + 1 for i in single])
+            runs.extend([1] * len(single))
+            starts.append(kept[a])
+            ends.append(kept[b - 1] + 1)
+            runs.append(b - a)
+            prev = b
+        single = kept[prev:]
+        starts.extend(single)
+        ends.extend([i + 1 for i in single])
+        runs.extend([1] * len(single))
         self._starts, self._ends, self._runs = starts, ends, runs
 
     def span(self, start: int, end: int) -> tuple[int, int]:
