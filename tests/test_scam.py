@@ -223,3 +223,22 @@ def test_any_mix_gives_valid_spans(text):
 @given(st.text(max_size=80))
 def test_arbitrary_unicode_never_crashes(text):
     hits(text)
+
+
+_SHAPE_WORDS = st.sampled_from(
+    ["每天", "一小时", "日结", "300", "3000", "5w", "500元", "有意者", "私我", "感兴趣的加", "来", "收益",
+     "回报率", "20%", "翻倍", "做", "今天", "加班到", "3点", "的", "我", "兼职", "月入过万", "，"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_SHAPE_WORDS, max_size=10).map("".join))
+def test_short_circuit_shapes_find_the_same_scams(text):
+    """A message judged alone tries fewer shapes; it must reach the same rules as all of them."""
+    from moderation.detectors.scam import evaluate, find_cues, group_cues
+    from moderation.normalize import normalize
+
+    doc = normalize(text)
+    full = {(m.pattern, m.rule) for m in evaluate(group_cues(find_cues(doc)))}
+    short = {(m.pattern, m.rule) for m in evaluate(group_cues(find_cues(doc, pooled=False)))}
+    assert short == full

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 from .detectors.base import CheckContext, Detector
 from .matcher import DEFAULT_BACKEND, build_matcher
 from .normalize import HAN_RE, NOISE_RE, REPEAT_RE, VIA_ORDER, NormalizedText, Normalizer, _cache_dir
-from .types import DECISION_RANK, SCENES, Hit, Verdict
+from .types import DECISION_RANK, SCENES, Hit, Verdict, make_verdict
 from .wordlists import AllowEntry, Entry, Wordlist, load_wordlist
 
 log = logging.getLogger("moderation")
@@ -264,13 +264,18 @@ class Moderator:
         eng = self._engine
         doc = eng.normalizer.normalize(text)
         hits, allow_spans = self._word_hits(eng, doc, scene, field)
-        ctx = CheckContext(
-            scene=scene, field=field, user_id=None if user_id is None else str(user_id),
-            conversation_id=None if conversation_id is None else str(conversation_id),
-            message_id=None if message_id is None else str(message_id),
-            timestamp=timestamp,
-            conversation=(conversation or self.conversation) if conversation_id is not None else None,
-        )
+        if user_id is None and conversation_id is None and message_id is None and timestamp is None and (
+            field is None or type(field) is str
+        ):
+            ctx = _plain_context(scene, field)  # the common case: nothing but scene and field
+        else:
+            ctx = CheckContext(
+                scene=scene, field=field, user_id=None if user_id is None else str(user_id),
+                conversation_id=None if conversation_id is None else str(conversation_id),
+                message_id=None if message_id is None else str(message_id),
+                timestamp=timestamp,
+                conversation=(conversation or self.conversation) if conversation_id is not None else None,
+            )
         context_missing = False
         for det in eng.detectors:
             try:
@@ -385,7 +390,7 @@ class Moderator:
                         chars[i] = "*"
             if chars is not None:
                 masked = "".join(chars)
-        return Verdict(decision, tuple(hits), masked, eng.version, scene, id, context_missing)
+        return make_verdict(decision, tuple(hits), masked, eng.version, scene, id, context_missing)
 
     def check_many(self, items: Iterable[dict[str, Any]], default_scene: str = "post") -> Iterator[Verdict]:
         """Verdicts for dicts shaped like scan lines, in order (errors raise)."""
@@ -505,6 +510,11 @@ def _counts_something(doc: NormalizedText, s: int, e: int) -> bool:
             if _UNIT_AFTER_RE.match(doc.folded, oend):
                 return True
     return False
+
+
+@lru_cache(maxsize=1024)
+def _plain_context(scene: str, field: str | None) -> CheckContext:
+    return CheckContext(scene=scene, field=field)
 
 
 @lru_cache(maxsize=65536)

@@ -60,6 +60,7 @@ CUES: dict[str, tuple[str, ...]] = {
         "一本万利", "财务自由", "暴富", "赚大钱", "先盈后付", "盈亏共担", "上不封顶", "稳如磐石",
         "保底", "零风险", "0风险", "零成本", "0成本", "0投入", "零投入", "躺着赚", "七位数", "六位数", "单日收入", "日收入",
         "月收入过万", "月入过万", "周薪过万", "稳赚不赔", "只赚不赔", "包回本", "必赚", "带你赚",
+        "必涨", "每天必涨", "公布牛股", "公布涨停", "抓涨停", "不涨退款", "不出涨停", "获利不低于",
     ),
     # Gains: ordinary words about money made; a scam only with a recruiter, a teacher or a rate.
     "gain": (
@@ -76,7 +77,8 @@ CUES: dict[str, tuple[str, ...]] = {
         "计划员", "老师带", "带单老师",
     ),
     "deposit": ("充值", "入金", "出金", "本金", "充钱", "入款", "开户", "注册", "下载"),
-    "stock": ("证券", "券商", "涨停", "牛股", "金股", "荐股", "抄底", "拉升", "主力", "股票群", "炒股群"),
+    "stock": ("证券", "券商", "涨停", "牛股", "金股", "荐股", "抄底", "拉升", "主力", "股票群", "炒股群",
+              "妖股", "股民", "股友", "涨停板", "建仓", "炒股"),
     "relation": (
         "宝贝", "亲爱的", "老公", "老婆", "媳妇", "男朋友", "女朋友", "我们的未来", "结婚",
         "在一起", "想你", "爱你", "爱我", "未来的家", "我们俩", "咱俩",
@@ -114,6 +116,7 @@ CUES: dict[str, tuple[str, ...]] = {
         "急用钱", "借多少", "下卡快", "快速放款", "白户", "大花户", "秒票", "当天拿钱", "什么都不看",
         "利息低", "低利息", "需要就加我", "先息后本", "上征信", "无任何前期", "没有前期", "前期无",
         "不收前期", "无任何费用",
+        "黑白户", "有水", "芝麻分",
     ),
     "sex_strong": (
         "包夜", "全套", "一条龙", "约炮", "援交", "楼凤", "外围女", "外围", "特殊服务", "大保健",
@@ -121,10 +124,12 @@ CUES: dict[str, tuple[str, ...]] = {
         "快餐", "过夜", "全活", "半套", "口活", "推油", "丝足", "小姐服务", "找小姐", "包养",
         "同城约", "约吗", "约一次", "可约", "约p", "男人的天堂", "制服诱惑", "制服的诱惑", "莞式服务",
         "性福", "无码", "上门",
+        "男士养生", "男士会所",
     ),
     "girl": (
         "美女", "妹子", "小妹", "学生妹", "少妇", "模特", "空姐", "护士", "小姐", "技师", "熟女",
         "萝莉", "御姐", "兼职妹", "嫩模", "白领", "人妻", "女大学生", "靓女", "女公关", "男模",
+        "洋妞",
     ),
     "venue_sex": ("会所", "酒店", "宾馆", "桑拿", "足浴", "按摩", "休闲馆", "松闲馆", "spa", "养生会馆", "夜总会"),
     "service": ("服务", "享受", "伺候", "满意", "激情", "诱惑", "放松", "开心"),
@@ -137,6 +142,8 @@ CUES: dict[str, tuple[str, ...]] = {
         "发文", "评论员", "涨粉", "真人粉丝", "活粉", "代刷", "精刷", "刷子",
         "抄小说", "文字录入", "补单主持", "寄拍", "推广员", "发布员", "拉人头", "看广告", "薅羊毛",
         "一单一结", "做一条结一条", "刷视频", "发种草", "代充",
+        "放单", "小说推文", "发笔记", "发图文", "发作品", "有效粉", "改销量", "刷销量", "刷票", "打字聊天", "拉新", "代写", "刷网课",
+        "两部手机", "两个手机", "两台手机", "两个设备", "两部设备", "有卡就行", "有卡的来",
     ),
     # Apps whose reviews, followers and posts click farms sell.
     "social_app": (
@@ -148,13 +155,16 @@ CUES: dict[str, tuple[str, ...]] = {
     "task_weak": ("点赞", "发帖", "好评", "发视频", "发作品", "评论", "涨粉", "关注", "转发", "浏览"),
     "job": (
         "兼职", "副业", "时间自由", "零基础", "小白", "宝妈", "学生党", "在家", "住家", "日结",
+        "线上兼职", "网上兼职", "居家", "打字员", "聊天员", "空闲时间", "不限时间", "胆大心细", "路子野",
     ),
-    "pay": ("日结", "秒结", "当天结", "佣金", "提成", "结算", "工资日结", "下课秒结", "做完打款", "现结"),
+    "pay": ("日结", "秒结", "当天结", "佣金", "提成", "结算", "工资日结", "下课秒结", "做完打款", "现结",
+            "立结", "一单一结", "做完就结", "有偿", "日薪", "时薪", "按单结"),
     "recruit": (
         "招人", "招聘", "招募", "诚招", "急招", "招收", "招代理", "招学员", "带人", "来人", "有意者", "有意向", "有意的", "有意私", "有意加", "私我", "加我", "找我", "想做", "有没有人", "谁想",
         "有兴趣", "私聊", "滴我", "扣1", "带你", "有来的", "来个人",
         "想做的", "谁要", "找人", "要人", "大量要人", "无限要人", "收人", "可带", "包带", "带上岸",
         "私信我", "私信加", "联系我", "咨询我", "丝我", "诗我", "斯我", "你也试试", "带你一起", "我带你",
+        "免费带", "带做", "有想法的", "感兴趣的", "做的来", "要的来",
     ),
     # Weak calls to come along: only with a pay claim.
     "come": (
@@ -170,19 +180,24 @@ CUES: dict[str, tuple[str, ...]] = {
     ),
     "prize": (
         "中奖", "恭喜您", "恭喜你", "抽中", "幸运", "奖品", "奖金", "兑换", "积分", "补贴", "免费领", "赠送", "送出", "大奖", "现金红包", "领奖", "获得了奖", "获得现金",
+        "抽选", "今日之星", "幸运观众", "荣誉观众", "获奖用户", "场外",
     ),
     "alert": (
         "冻结", "异常", "过期", "失效", "逾期", "清空", "升级", "停用", "注销", "违规", "影响征信",
         "认证", "验证", "密码器", "身份核实", "退款", "理赔",
+        "航班取消", "已被取消", "航班已取消", "已取消", "机械故障", "起落架故障", "退改签", "改签", "延误补偿",
+        "提额", "提升额度", "提高额度", "提高信用额度", "补录", "限制使用", "积分已满", "兑换现金", "停卡",
     ),
     "link": (
         "登录", "登陆", "点击", "网址", "链接", "官网", "手机网", "网站", "联系客服",
         "客服电话", "回复", "url",
+        "登入", "致电客服", "电客服", "客服专线", "退改专线",
     ),
     "official": (
         "银行", "工行", "建行", "农行", "中行", "招行", "交行", "客服", "官方", "淘宝", "京东",
         "支付宝", "运营商", "移动", "联通", "电信", "快递", "航空", "公安", "法院", "社保", "医保",
         "税务", "apple", "icloud",
+        "航班", "旅客", "机票",
     ),
     "lure_venue": (
         "酒吧", "茶馆", "茶庄", "茶叶店", "茶楼", "咖啡厅", "西餐厅", "ktv", "我朋友开的", "我表姐开的",
@@ -204,7 +219,7 @@ SOUND_OK = frozenset({
     "一条龙", "上门服务", "援交", "稳赚", "包赚", "日结", "佣金", "返利", "带单", "充值", "提现",
     "保证金", "手续费", "转账", "汇款", "贷款", "网贷", "比特币", "虚拟币", "数字货币", "套现",
     "下注", "楼凤", "大保健", "学生妹", "躺赚", "内幕", "操盘手", "解冻", "一单一结", "挣点钱",
-    "赚点钱", "赚米",
+    "赚点钱", "赚米", "抄小说",
 })
 
 # Shapes: regexes on doc.text (noise removed), each giving a cue group.
@@ -433,8 +448,14 @@ def _ascii_bounded(doc: "NormalizedText", s: int, e: int) -> bool:
     return True
 
 
-def find_cues(doc: "NormalizedText", contact_found: bool | None = None) -> list[Cue]:
-    """Every cue in the text (``doc.text`` offsets)."""
+def find_cues(doc: "NormalizedText", contact_found: bool | None = None, pooled: bool = True) -> list[Cue]:
+    """Every cue in the text (``doc.text`` offsets).
+
+    ``pooled=False`` is for a message judged alone: with no cue word in it, the shapes are
+    tried in the order the shape-only rules need them and the search stops as soon as none
+    of those rules can fire (most texts that mention a day and a number). Cues meant to be
+    pooled with other messages of a conversation need every shape (the default).
+    """
     t = _tables()
     text = doc.text
     out: list[Cue] = []
@@ -460,6 +481,8 @@ def find_cues(doc: "NormalizedText", contact_found: bool | None = None) -> list[
             return out
     elif _SHAPE_PRE.search(text) is None:
         return out
+    elif not pooled:
+        return _shape_only_cues(t, text)
     else:
         extras = _shape_only_groups()
     for group, rx, label in t.shapes:
@@ -485,6 +508,32 @@ _SHAPE_GROUPS = frozenset({g for g, _, _ in SHAPES} | {"contact", "rate_low"})
 
 _EXTRAS_CACHE: dict[frozenset[str], frozenset[str]] = {}
 _SHAPE_ONLY: frozenset[str] | None = None
+
+
+def _shapes_of(t: "_Tables", text: str, groups: frozenset[str]) -> list[Cue]:
+    out: list[Cue] = []
+    for group, rx, label in t.shapes:
+        if group not in groups:
+            continue
+        for m in rx.finditer(text):
+            g = group
+            if g == "rate" and rate_amount(m.group("amt")) < RATE_MIN:
+                g = "rate_low"
+            out.append(Cue(g, m.start(), m.end(), m.group()))
+    return out
+
+
+def _shape_only_cues(t: "_Tables", text: str) -> list[Cue]:
+    """Cues for a text without cue words, for the rules made of shapes alone: a pay claim
+    (rate) with a recruiting call or a call to come, or a recruiting call with stated returns."""
+    out = _shapes_of(t, text, frozenset({"rate"}))
+    if any(c.group == "rate" for c in out):
+        return out + _shapes_of(t, text, frozenset({"recruit", "come"}))
+    promise = _shapes_of(t, text, frozenset({"promise"}))
+    if not promise:
+        return []
+    recruit = _shapes_of(t, text, frozenset({"recruit"}))
+    return promise + recruit if recruit else []
 
 
 def _shape_only_groups() -> frozenset[str]:
@@ -650,7 +699,7 @@ class ScamDetector:
         _tables()
 
     def find(self, doc: "NormalizedText", ctx: "CheckContext") -> list[Hit]:
-        cues = find_cues(doc)
+        cues = find_cues(doc, pooled=False)
         if len(cues) < 2 or is_warning(doc):
             return []
         hits = []
