@@ -333,9 +333,12 @@ class Normalizer:
         stripped = NOISE_RE.sub("", folded)
         if stripped is not folded and len(stripped) == len(folded):
             stripped = folded
-        collapsed = REPEAT_RE.sub(r"\1", stripped)
-        if len(collapsed) == len(stripped):
+        # Search first (most texts repeat nothing), then substitute with a callable: a "\1"
+        # template is expanded in Python for every match, about 1.5 us more per text.
+        if REPEAT_RE.search(stripped) is None:
             collapsed = stripped
+        else:
+            collapsed = REPEAT_RE.sub(_first_of_run, stripped)
         canon = collapsed.translate(self._canon_str)
         return NormalizedText(text, folded, collapsed, canon, collapsed is not stripped)
 
@@ -364,6 +367,10 @@ class Normalizer:
         if NOISE_RE.search(folded, ostart, oend):
             via.add("noise")
         return via
+
+
+def _first_of_run(m: re.Match[str]) -> str:
+    return m.group(1)
 
 
 def _str_table(mapping: dict[int, str]) -> str:
