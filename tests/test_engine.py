@@ -29,6 +29,8 @@ CASES = [
     ("约约约炮", "post", [("约约约炮", "porn", "porn.escort:约炮")], "block"),
     ("你个狗东西西", "post", [("狗东西西", "porn", "porn.vulgar:狗东西")], "review"),
     ("你个傻 逼", "post", [("傻 逼", "porn", "porn.vulgar:傻逼")], "block"),
+    # 煞笔 is listed too and sounds the same: one hit per span and category, the plainest.
+    ("你个煞笔", "post", [("煞笔", "porn", "porn.vulgar:煞笔")], "block"),
     ("操你妈妈的", "post", [("操你妈妈", "porn", "porn.vulgar:操你妈")], "block"),
     ("咪咪好大", "profile", [("咪咪", "porn", "porn.vulgar:咪咪")], "block"),
     ("法网恢恢疏而不漏", "profile", [("法网恢恢", "illegal", "illegal.gambling:法网恢恢")], "review"),

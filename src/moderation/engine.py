@@ -417,6 +417,17 @@ def _dedupe(hits: list[Hit]) -> list[Hit]:
         if prev is not None and prev.rule == h.rule and h.start < prev.end:
             continue  # overlaps a hit of the same rule already kept
         kept.append(h)
+    if len(kept) > 1:
+        # Two entries that normalize alike (傻逼 and its homophone 煞笔) find the same span:
+        # one hit per span and category, the one that needed the fewest normalizations.
+        best: dict[tuple[int, int, str], Hit] = {}
+        for h in kept:
+            k = (h.start, h.end, h.category)
+            b = best.get(k)
+            if b is None or (len(h.via), h.rule) < (len(b.via), b.rule):
+                best[k] = h
+        if len(best) < len(kept):
+            kept = list(best.values())
     kept.sort(key=lambda h: (h.start, h.end, h.rule))
     return kept
 
