@@ -80,3 +80,12 @@ def test_project_wordlists_are_valid():
     r = subprocess.run([sys.executable, "-m", "moderation.cli", "wordlist", "check"], capture_output=True,
                        timeout=60, env={k: v for k, v in os.environ.items() if k != "MODERATION_WORDLISTS"})
     assert r.returncode == 0, r.stdout.decode()[-2000:]
+
+
+def test_wordlist_check_notes_entries_normalization_already_finds():
+    # The fixture lists 傻逼 and its homophone 煞笔 with the same severity: a note, not an error.
+    r = run("--wordlists", str(FIXTURE), "wordlist", "check")
+    assert r.returncode == 0
+    notes = [l for l in r.stdout.decode().splitlines() if l.startswith("note:")]
+    assert any("煞笔" in n and "傻逼" in n and "porn.txt:" in n for n in notes), notes
+    assert not any("约炮" in n for n in notes)

@@ -129,7 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_wordlist_check(args: argparse.Namespace) -> int:
-    from .wordlists import WordlistError, load_wordlist
+    from .wordlists import WordlistError, load_wordlist, redundant_entries
 
     try:
         wl = load_wordlist(args.wordlists)
@@ -142,6 +142,11 @@ def cmd_wordlist_check(args: argparse.Namespace) -> int:
     print(f"ok: wordlist_version {wl.version}")
     for k, n in counts.items():
         print(f"  {k:15} {n}")
+    notes = redundant_entries(wl)
+    for note in notes:
+        print(f"note: {note}")
+    if notes:
+        print(f"{len(notes)} entr{'y' if len(notes) == 1 else 'ies'} found through normalization of another", file=sys.stderr)
     return 0
 
 

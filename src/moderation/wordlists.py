@@ -473,3 +473,35 @@ def check_wordlists(directory: str | Path | None = None) -> list[str]:
     except WordlistError as exc:
         return exc.errors
     return []
+
+
+def redundant_entries(wl: "Wordlist") -> list[str]:
+    """Entries another entry of the same category already finds through normalization
+    (煞笔 is a homophone of 傻逼, 約炮 the traditional form of 约炮): each as a note naming both
+    places. Variants should come from normalization, not from duplicated entries. Only entries
+    whose own homophones are matched count (not ``exact``/``nohomophone``, two or more Han
+    characters), and the two must agree on severity, scenes and pattern, or the duplicate
+    carries a deliberate difference."""
+    import re
+
+    from .normalize import Normalizer
+
+    norm = Normalizer(wl.lookalikes)
+    han = re.compile(r"[\u3400-\u9fff]")
+    first: dict[tuple[str, str], "Entry"] = {}
+    notes: list[str] = []
+    for e in wl.entries:
+        canon = norm.canonical(e.term)
+        homophones = not ({"exact", "nohomophone"} & e.flags) and len(han.findall(canon)) >= 2
+        key = (e.category, canon)
+        prev = first.get(key)
+        if prev is None:
+            first[key] = e
+            continue
+        same_terms = norm.fold(prev.term) == norm.fold(e.term)
+        if not homophones and not same_terms:
+            continue
+        if (prev.severity, prev.scenes, prev.pattern) != (e.severity, e.scenes, e.pattern):
+            continue
+        notes.append(f"{e.source}: {e.term!r} is found through {prev.term!r} ({prev.source}) already")
+    return notes
