@@ -48,19 +48,26 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _scan_item(raw: bytes, lineno: int, default_scene: str) -> tuple[Any, dict[str, Any] | str]:
     """Parse one input line: (id, item) or (id, error message)."""
+    checked = True  # orjson reads the bytes itself: valid UTF-8, never a lone surrogate
     try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, f"line {lineno}: not valid UTF-8 (byte {exc.start})"
-    if not line.strip():
-        return None, ""
-    try:
-        item = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        try:  # orjson refuses escaped lone surrogates; the stdlib parser names them below
-            item = json.loads(line)
-        except ValueError:
-            return None, f"line {lineno}: not valid JSON ({exc.msg})"
+        item = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # The slow path names what is wrong: bad bytes, a blank line, bad JSON, or escaped lone
+        # surrogates (orjson refuses them; the stdlib parser accepts and we report them below).
+        checked = False
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, f"line {lineno}: not valid UTF-8 (byte {exc.start})"
+        if not line.strip():
+            return None, ""
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            try:
+                item = json.loads(line)
+            except ValueError:
+                return None, f"line {lineno}: not valid JSON ({exc.msg})"
     if not isinstance(item, dict):
         return None, f"line {lineno}: each line must be a JSON object"
     ident = item.get("id")
@@ -69,10 +76,11 @@ def _scan_item(raw: bytes, lineno: int, default_scene: str) -> tuple[Any, dict[s
         return ident, f"line {lineno}: 'text' must be a string" if "text" in item else f"line {lineno}: missing 'text'"
     if len(text) > SCAN_MAX_CHARS:
         return ident, f"line {lineno}: text longer than {SCAN_MAX_CHARS} characters"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return ident, f"line {lineno}: text contains lone surrogate code points"
+    if not checked:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return ident, f"line {lineno}: text contains lone surrogate code points"
     scene = item.get("scene") or default_scene
     if scene not in SCENES:
         return ident, f"line {lineno}: unknown scene {scene!r}; use one of {', '.join(SCENES)}"

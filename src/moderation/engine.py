@@ -398,10 +398,12 @@ class Moderator:
             yield self.check_item(it, default_scene)
 
     def check_item(self, item: dict[str, Any], default_scene: str = "post") -> Verdict:
+        conv = item.get("conversation_id")
         return self.check(
             item["text"], scene=item.get("scene") or default_scene, id=item.get("id"),
             field=item.get("field"), user_id=item.get("user_id"),
-            conversation_id=item.get("conversation_id"), message_id=item.get("message_id", item.get("id")),
+            # A message id only matters inside a conversation (hits name earlier messages by it).
+            conversation_id=conv, message_id=item.get("message_id", item.get("id")) if conv is not None else None,
             timestamp=item.get("timestamp"),
         )
 
