@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from .detectors.base import CheckContext, Detector
+from . import segment
 from .matcher import DEFAULT_BACKEND, build_matcher
 from .normalize import HAN_RE, NOISE_RE, REPEAT_RE, VIA_ORDER, NormalizedText, Normalizer, _cache_dir
 from .types import DECISION_RANK, SCENES, Hit, Verdict, make_verdict
@@ -222,7 +223,7 @@ class Moderator:
 
     def warm(self) -> None:
         """Load what the first boundary check would otherwise load (jieba's dictionary)."""
-        _jieba()
+        segment.dictionary()
 
     @property
     def version(self) -> str:
@@ -434,27 +435,8 @@ def _dedupe(hits: list[Hit]) -> list[Hit]:
     return kept
 
 
-_JIEBA_READY = False
-
-
-def _jieba():
-    global _JIEBA_READY
-    import jieba
-
-    if not _JIEBA_READY:
-        jieba.setLogLevel(logging.WARNING)
-        jieba.initialize()
-        _JIEBA_READY = True
-    return jieba
-
-
 def _token_edges(text: str) -> tuple[set[int], set[int]]:
-    starts: set[int] = set()
-    ends: set[int] = set()
-    for _, s, e in _jieba().tokenize(text, HMM=False):
-        starts.add(s)
-        ends.add(e)
-    return starts, ends
+    return segment.dictionary().token_edges(text)
 
 
 class _TokenEdges:
@@ -467,7 +449,7 @@ class _TokenEdges:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.blocks = [m.span() for m in _jieba().re_han_default.finditer(text)]
+        self.blocks = [m.span() for m in segment.BLOCK_RE.finditer(text)]
         self.block_starts = [b[0] for b in self.blocks]
         self.done: dict[int, tuple[set[int], set[int]]] = {}
 
@@ -535,5 +517,9 @@ def _han_count(s: str) -> int:
     return len(HAN_RE.findall(s))
 
 
+def _word_freq(seg: str) -> int:
+    return segment.dictionary().word_freq(seg)
+
+
 def _is_common_word(seg: str) -> bool:
-    return (_jieba().get_FREQ(seg) or 0) >= HOMOPHONE_REAL_WORD_FREQ
+    return _word_freq(seg) >= HOMOPHONE_REAL_WORD_FREQ

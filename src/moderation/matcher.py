@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Protocol, Sequence
 
 BACKENDS = ("rs", "pyahocorasick")
-DEFAULT_BACKEND = "rs"
+# The word-list automaton's backend. Measured in benchmarks/RESULTS.md: inside
+# ``Moderator.check`` the two scan within 2 % of each other (ahocorasick-rs 4.0 us, pyahocorasick
+# 4.5 us a message with 50,000 entries, of about 45 us in all), but only pyahocorasick's automaton
+# pickles, so a warm start loads it from the disk cache (0.8 s) instead of rebuilding it (1.9 s):
+# the start-up target decides. MODERATION_MATCHER=rs chooses the other.
+DEFAULT_BACKEND = "pyahocorasick"
+# Small automata built at import (detector cue and trigger words): ahocorasick-rs, the faster scan.
+SMALL_BACKEND = "rs"
 
 
 class Matcher(Protocol):
@@ -19,7 +26,7 @@ class Matcher(Protocol):
 
 
 class RsMatcher:
-    """ahocorasick-rs: the fastest scan measured here (see benchmarks/RESULTS.md)."""
+    """ahocorasick-rs: the fastest bare scan measured here (see benchmarks/RESULTS.md)."""
 
     backend = "rs"
     picklable = False
@@ -59,7 +66,7 @@ class PyAhoMatcher:
         return [(end + 1 - n, end + 1, i) for end, (i, n) in self._a.iter(text)]
 
 
-def build_matcher(patterns: Sequence[str], backend: str = DEFAULT_BACKEND) -> Matcher:
+def build_matcher(patterns: Sequence[str], backend: str = SMALL_BACKEND) -> Matcher:
     """Build an immutable matcher; ``patterns`` must be non-empty strings, no duplicates needed."""
     if any(not p for p in patterns):
         raise ValueError("empty pattern")
