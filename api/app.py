@@ -89,10 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tasks = [asyncio.create_task(engine.poll_forever(stop, link))]
         if link is not None:
             tasks.append(asyncio.create_task(_watch_redis(link, metrics, stop)))
+            tasks.append(asyncio.create_task(engine.listen_forever(stop, link)))
         try:
             yield
         finally:
             stop.set()
+            engine.wake.set()
             _, pending = await asyncio.wait(tasks, timeout=5)
             for t in pending:  # only if a round is stuck past every socket timeout
                 t.cancel()

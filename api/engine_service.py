@@ -1,9 +1,11 @@
 """The worker's engine: one ``Moderator`` kept current with the shared word-list overlay.
 
-Each worker polls the overlay store's version counter (a cheap read) every
-``wordlist_poll_seconds``; when it moves, the worker reads the items and calls
-``Moderator.reload``, which builds the new engine beside the old one and swaps one reference,
-so requests in flight finish on the old engine and none fails.
+Each worker checks the overlay store's version counter (a cheap read) every
+``wordlist_poll_seconds``, and at once when a change notice arrives (with Redis, every change is
+published on ``RedisOverlayStore.CHANNEL`` and each worker of every machine subscribes; polling
+stays as the fallback for a lost notice). When the counter moved, the worker reads the items and
+calls ``Moderator.reload``, which builds the new engine beside the old one and swaps one
+reference, so requests in flight finish on the old engine and none fails.
 """
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ from moderation import Moderator
 from moderation.wordlists import WordlistError, load_wordlist
 
 from .errors import ApiError
-from .overlay import OverlayStore, to_library
-from .redis_link import RedisUnavailable
+from .overlay import OverlayStore, RedisOverlayStore, to_library
+from .redis_link import REDIS_ERRORS, RedisLink, RedisUnavailable
 from .settings import Settings
 
 log = logging.getLogger("moderation.api")
@@ -37,6 +39,11 @@ class EngineService:
         self._lock = asyncio.Lock()
         self.last_error: str | None = None
         self._on_change = on_change
+        # Set by a change notice (or at shutdown) to cut the poll interval short.
+        self.wake = asyncio.Event()
+        # Change notices received, and whether the subscription is live (shown by /readyz).
+        self.notices = 0
+        self.subscribed = False
 
     @property
     def version(self) -> str:
@@ -108,7 +115,8 @@ class EngineService:
         interval = max(0.05, self.settings.wordlist_poll_seconds)
         while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(self.wake.wait(), interval)
+            self.wake.clear()
             if stop.is_set():
                 return
             try:
@@ -123,6 +131,43 @@ class EngineService:
             except Exception as exc:  # keep polling whatever one round hit
                 log.error("word-list poll failed: %s", type(exc).__name__)
 
+    async def listen_forever(self, stop: asyncio.Event, link: RedisLink) -> None:
+        """Subscribe to word-list change notices and wake the poll loop on each, until ``stop``.
+
+        A dedicated connection (a subscribed connection can do nothing else); every wait is
+        bounded, so a Redis outage costs a reconnect attempt per second, and after each
+        (re)subscription the poll loop is woken in case a notice was missed meanwhile."""
+        import redis.asyncio as aioredis
+
+        while not stop.is_set():
+            if not link.available:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+                continue
+            client = aioredis.Redis.from_url(link.url, socket_timeout=link.op_timeout,
+                                             socket_connect_timeout=link.op_timeout,
+                                             health_check_interval=0)
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await asyncio.wait_for(pubsub.subscribe(RedisOverlayStore.CHANNEL), link.op_timeout)
+                self.subscribed = True
+                self.wake.set()
+                while not stop.is_set():
+                    msg = await asyncio.wait_for(pubsub.get_message(timeout=1.0), link.op_timeout + 1.0)
+                    if msg is not None and msg.get("type") == "message":
+                        self.notices += 1
+                        self.wake.set()
+            except asyncio.CancelledError:
+                raise
+            except (*REDIS_ERRORS, RuntimeError) as exc:
+                log.warning("word-list notice subscription lost (%s); polling until it is back",
+                            type(exc).__name__)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1.0)
+            finally:
+                self.subscribed = False
+                await _close_quietly(pubsub, client)
+
     async def validate(self, items: list[dict[str, Any]]) -> None:
         """Raise 422 naming the problem if these overlay items would not load."""
         lib = [to_library(i) for i in items]
@@ -130,3 +175,17 @@ class EngineService:
             await asyncio.to_thread(load_wordlist, self.settings.wordlists, lib)
         except WordlistError as exc:
             raise ApiError(422, "invalid_wordlist_item", "; ".join(exc.errors[:5])) from exc
+
+
+async def _close_quietly(pubsub, client) -> None:
+    """Close a subscription and its client, bounded: after an outage a close may not return."""
+    async def run() -> None:
+        with contextlib.suppress(Exception):
+            await pubsub.aclose()
+        with contextlib.suppress(Exception):
+            await client.aclose()
+
+    task = asyncio.ensure_future(run())
+    done, _ = await asyncio.wait({task}, timeout=1.0)
+    if not done:
+        task.cancel()

@@ -30,10 +30,12 @@ class Metrics:
                                  buckets=(.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5))
         self.decisions = Counter("moderation_decisions_total", "Verdicts by decision and scene",
                                  ["decision", "scene"], registry=r)
-        self.categories = Counter("moderation_hits_category_total", "Verdicts naming each category",
-                                  ["category"], registry=r)
-        self.patterns = Counter("moderation_hits_pattern_total", "Verdicts naming each scam pattern",
-                                ["pattern"], registry=r)
+        self.categories = Counter("moderation_hits_category_total",
+                                  "Verdicts naming each category, by the verdict's decision",
+                                  ["category", "decision"], registry=r)
+        self.patterns = Counter("moderation_hits_pattern_total",
+                                "Verdicts naming each scam pattern, by the verdict's decision",
+                                ["pattern", "decision"], registry=r)
         gauge_kw = {"multiprocess_mode": "liveall"} if MULTIPROC else {}
         self.wordlist = Gauge("moderation_wordlist_info", "Word-list version in use (value 1)",
                               ["version"], registry=r, **gauge_kw)
@@ -63,9 +65,9 @@ class Metrics:
             child = self._children[key] = self.decisions.labels(*key)
         child.inc()
         for c in v["categories"]:
-            self.categories.labels(c).inc()
+            self.categories.labels(c, key[0]).inc()
         for p in v["patterns"]:
-            self.patterns.labels(p).inc()
+            self.patterns.labels(p, key[0]).inc()
 
     def observe_request(self, path: str, method: str, status: int, seconds: float) -> None:
         key = (path, method, status)

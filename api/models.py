@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Scene = Literal["profile", "post", "chat"]
 # Ids are echoed back; accept the JSON scalars a backend is likely to use.
@@ -16,8 +16,17 @@ ItemId = Annotated[str, Field(max_length=ID_MAX)] | Annotated[int, Field(ge=-(2*
 class ContextMessage(BaseModel):
     """A message near the checked one, shown to a moderator if the verdict is queued."""
 
-    text: str = Field(max_length=10_000)
+    # Length checked by hand: pydantic's length constraint refuses lone surrogates, which the
+    # message text, like ``text`` itself, may carry (they are replaced before use).
+    text: str = Field(description="At most 10,000 characters.")
     user_id: str | None = Field(default=None, max_length=ID_MAX)
+
+    @field_validator("text")
+    @classmethod
+    def _length(cls, v: str) -> str:
+        if len(v) > 10_000:
+            raise ValueError("at most 10,000 characters")
+        return v
 
 
 class ModerateRequest(BaseModel):

@@ -17,6 +17,9 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger("moderation.api")
 T = TypeVar("T")
@@ -41,10 +44,13 @@ class RedisLink:
         self.op_timeout = max(1.0, 5 * timeout)
         self._kw: dict[str, Any] = dict(socket_timeout=timeout, socket_connect_timeout=timeout,
                                         health_check_interval=0)
-        self.aio = aioredis.Redis.from_url(url, **self._kw)
+        # One immediate retry on a fresh connection: after a quick Redis restart the pooled
+        # connections are dead although Redis is back (the library's default retry backs off
+        # for up to seconds, longer than op_timeout, so the call would fail instead).
+        self.aio = self._new_aio()
         # For code that runs in worker threads (conversation windows inside the engine) and for
         # the health probe.
-        self.sync = redis.Redis.from_url(url, **self._kw)
+        self.sync = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), **self._kw)
         self._down_until = 0.0
         self.up: bool | None = None
         self._retired: list[aioredis.Redis] = []
@@ -71,7 +77,10 @@ class RedisLink:
         self._retired.append(self.aio)
         # Kept only to be closed at shutdown; beyond a few, let the collector close them.
         del self._retired[:-8]
-        self.aio = aioredis.Redis.from_url(self.url, **self._kw)
+        self.aio = self._new_aio()
+
+    def _new_aio(self) -> aioredis.Redis:
+        return aioredis.Redis.from_url(self.url, retry=AsyncRetry(NoBackoff(), 1), **self._kw)
 
     async def call(self, fn: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         """Run ``fn(client)``; raise RedisUnavailable (and mark down) on any Redis failure or

@@ -138,6 +138,99 @@ def test_batch_limits(tmp_path, tiny_wordlists):
         assert_error(c.post("/v1/moderate/batch", json={"items": "nope"}, headers=C), 422)
 
 
+def test_batch_default_limit_is_1000_in_order(client):
+    texts = ["普通的话", "测试色情词", "前面有字测试低俗词", "测试诈骗词"]
+    items = [{"text": texts[i % 4] + "x" * (i % 7), "id": f"b{i}", "scene": ("post", "chat", "profile")[i % 3]}
+             for i in range(1000)]
+    r = client.post("/v1/moderate/batch", json={"items": items}, headers=C)
+    assert r.status_code == 200, r.text
+    out = r.json()["items"]
+    assert [v["id"] for v in out] == [it["id"] for it in items]
+    for it, v in zip(items, out):
+        check_verdict(v, it["text"])
+        assert v["scene"] == it["scene"]
+    # each verdict is the one /v1/moderate gives for that item
+    for i in (0, 1, 2, 3, 500, 997, 998, 999):
+        one = client.post("/v1/moderate", json=items[i], headers=C).json()
+        one.pop("review_id", None)
+        out[i].pop("review_id", None)
+        assert out[i] == one
+    r = client.post("/v1/moderate/batch", json={"items": items + [{"text": "one too many"}]}, headers=C)
+    assert "1001" in assert_error(r, 422, "batch_too_large")["message"]
+    assert client.post("/v1/moderate/batch", json={"items": []}, headers=C).json() == {"items": []}
+
+
+def test_batch_and_profile_bad_input(client):
+    J = C | {"content-type": "application/json"}
+    for path in ("/v1/moderate/batch", "/v1/profiles/moderate"):
+        assert_error(client.post(path, content=b'{"items": [', headers=J), 422, "invalid_json")
+        assert_error(client.post(path, content=b"\xff", headers=J), 422, "invalid_json")
+        assert_error(client.post(path, content=b"", headers=J), 422)
+        assert_error(client.post(path, json={"text": "a"}, headers={}), 401)
+        assert_error(client.post(path, json={}, headers=M), 403)
+    assert_error(client.post("/v1/moderate/batch", json={"items": [{"text": "a", "scene": "dm"}]}, headers=C),
+                 422, "invalid_request")
+    assert_error(client.post("/v1/moderate/batch", json={"items": [{"text": "a"}, {"scene": "post"}]}, headers=C),
+                 422, "invalid_request")
+    assert_error(client.post("/v1/profiles/moderate", json={"fields": {"bio": "a"}, "scene": "dm"}, headers=C),
+                 422, "invalid_request")
+    assert_error(client.post("/v1/profiles/moderate", json={"fields": {"bio": 1}}, headers=C), 422)
+    assert_error(client.post("/v1/profiles/moderate", json={"fields": ["bio"]}, headers=C), 422)
+    assert_error(client.post("/v1/profiles/moderate", json={"fields": {"": "a"}}, headers=C), 422)
+    assert_error(client.post("/v1/profiles/moderate", json={"fields": {"n" * 257: "a"}}, headers=C), 422)
+    assert_error(client.post("/v1/profiles/moderate", json={"fields": {f"f{i}": "a" for i in range(51)}},
+                             headers=C), 422, "too_many_fields")
+    assert_error(client.post("/v1/profiles/moderate", json={"fields": {"bio": "x" * 10_001}}, headers=C),
+                 413, "text_too_long")
+    # A field name that is not valid Unicode (a lone surrogate: valid JSON) used to be a 500.
+    r = client.post("/v1/profiles/moderate", content=b'{"fields": {"\\ud800": "a"}}', headers=J)
+    assert_error(r, 422, "invalid_request")
+
+
+def test_odd_characters_in_context_messages(client):
+    J = C | {"content-type": "application/json"}
+    for ctx in (b'["\\ud800x"]', b'[{"text": "\\ud800x\\u0000", "user_id": "u1"}]'):
+        for text in (b'"a"', '"测试低俗词"'.encode()):  # the second is queued with its context
+            r = client.post("/v1/moderate", content=b'{"text": ' + text + b', "context": ' + ctx + b"}", headers=J)
+            assert r.status_code == 200, r.text
+    assert r.json()["decision"] == "review" and r.json()["review_id"]
+    r = client.post("/v1/moderate", json={"text": "a", "context": [{"text": "x" * 10_001}]}, headers=C)
+    assert_error(r, 422, "invalid_request")
+
+
+@pytest.mark.parametrize("raw", ['"a\\ud800\\u6d4b\\u8bd5\\u8272\\u60c5\\u8bcd"', '"\\u0000\\u0001x\\u007f"',
+                                 '"\\udfff\\u0000\\u6d4b\\u8bd5\\u4f4e\\u4fd7\\u8bcd"'])
+def test_odd_characters_in_batch_and_profile(client, raw):
+    import json
+
+    text = json.loads(raw)
+    J = C | {"content-type": "application/json"}
+    body = ('{"items": [{"text": %s, "id": 1}, {"text": "ok", "id": 2}]}' % raw).encode()
+    r = client.post("/v1/moderate/batch", content=body, headers=J)
+    assert r.status_code == 200, r.text
+    v = r.json()["items"][0]
+    assert v["id"] == 1 and len(v["masked"]) == len(text)
+    for h in v["hits"]:
+        assert h["end"] - h["start"] == len(h["text"])
+    body = ('{"fields": {"bio": %s, "nickname": "ok"}}' % raw).encode()
+    r = client.post("/v1/profiles/moderate", content=body, headers=J)
+    assert r.status_code == 200, r.text
+    assert len(r.json()["fields"]["bio"]["masked"]) == len(text)
+
+
+def test_profile_overall_review_and_errors_per_field(client):
+    r = client.post("/v1/profiles/moderate", json={"id": 5, "user_id": "u5", "fields": {
+        "nickname": "测试低俗词", "bio": "普通的介绍"}}, headers=C)
+    body = r.json()
+    # profile scene: medium severity is review; the overall decision is the strictest field's
+    assert body["decision"] == "review" and body["id"] == 5 and body["user_id"] == "u5"
+    assert body["fields"]["bio"]["decision"] == "pass"
+    assert body["wordlist_version"] == body["fields"]["bio"]["wordlist_version"]
+    assert all("id" not in v for v in body["fields"].values())
+    r = client.post("/v1/profiles/moderate", json={"fields": {"bio": "普通"}, "scene": "chat"}, headers=C)
+    assert r.json()["decision"] == "pass" and r.json()["scene"] == "chat"
+
+
 def test_profile_field_relative_offsets_and_overall_decision(client):
     fields = {"nickname": "小明", "bio": "喜欢旅行，测试低俗词", "job": "测试色情词"}
     r = client.post("/v1/profiles/moderate", json={"id": "u42", "fields": fields}, headers=C)
@@ -186,9 +279,44 @@ def test_no_keys_generates_private_admin_key(tmp_path, tiny_wordlists):
         assert len(key) >= 32
         assert_error(c.post("/v1/moderate", json={"text": "a"}), 401)
         assert c.post("/v1/moderate", json={"text": "a"}, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+        # nothing but health and docs answers without that key
+        for method, path in (("POST", "/v1/wordlists/entries"), ("GET", "/v1/wordlists"),
+                             ("GET", "/v1/reviews"), ("GET", "/v1/audit"), ("GET", "/metrics"),
+                             ("POST", "/v1/moderate/batch"), ("POST", "/v1/profiles/moderate")):
+            assert_error(c.request(method, path, json={"term": "开放词语", "category": "porn"}), 401)
+            assert_error(c.request(method, path, json={"term": "开放词语", "category": "porn"},
+                                   headers={"Authorization": "Bearer "}), 401)
+        assert c.get("/healthz").status_code == 200 and c.get("/readyz").status_code == 200
+        r = c.post("/v1/wordlists/entries", json={"term": "开放词语", "category": "porn"},
+                   headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 201
     # the same key survives a restart
     with TestClient(create_app(s)) as c:
         assert (tmp_path / "var" / "admin.key").read_text().strip() == key
+
+
+def test_keys_compared_in_constant_time(monkeypatch):
+    """Every configured key is compared, with hmac.compare_digest on equal-length digests,
+    whichever key (or none) matches: the time taken does not say which key came close."""
+    import hmac
+
+    from api import auth
+
+    calls = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((len(a), len(b)))
+        return real(a, b)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
+    ring = auth.KeyRing(parse_keys(f"client:{CLIENT},moderator:{MOD},admin:{ADMIN}"))
+    for presented, role in ((CLIENT, "client"), (ADMIN, "admin"), ("x" * 500, None), ("", None),
+                            (CLIENT[:-1], None)):
+        calls.clear()
+        p = ring.lookup(presented)
+        assert (p.role if p else None) == role
+        assert calls == [(32, 32)] * 3, presented
 
 
 def test_rate_limit_per_key(tmp_path, tiny_wordlists):
@@ -292,6 +420,13 @@ def test_wordlist_add_change_remove(client):
     assert r.status_code == 201
     allow_id = r.json()["item"]["id"]
     assert client.post("/v1/moderate", json={"text": text}, headers=C).json()["decision"] == "pass"
+    info = client.get("/v1/wordlists", headers=C).json()
+    assert info["runtime"] == {"entry": 1, "allow": 1} and info["overlay_version"] == 3
+    # change the allow-list entry: only in chat now, so a post is held again
+    r = client.patch(f"/v1/wordlists/entries/{allow_id}", json={"scenes": ["chat"]}, headers=A)
+    assert r.status_code == 200 and r.json()["item"]["kind"] == "allow"
+    assert client.post("/v1/moderate", json={"text": text}, headers=C).json()["decision"] == "review"
+    assert client.post("/v1/moderate", json={"text": text, "scene": "chat"}, headers=C).json()["decision"] == "pass"
     assert client.delete(f"/v1/wordlists/entries/{allow_id}", headers=A).status_code == 200
 
     # listing
@@ -323,6 +458,18 @@ def test_wordlist_remove_file_entry(client):
     assert client.post("/v1/moderate", json={"text": "测试违法词"}, headers=C).json()["decision"] == "pass"
 
 
+def test_wordlist_remove_file_allow_entry(client):
+    text = "买了本测试色情词语法书"
+    assert client.post("/v1/moderate", json={"text": text}, headers=C).json()["decision"] == "pass"
+    r = client.post("/v1/wordlists/entries", json={"kind": "remove_allow", "term": "测试色情词语法书"}, headers=A)
+    assert r.status_code == 201, r.text
+    v = client.post("/v1/moderate", json={"text": text}, headers=C).json()
+    assert v["decision"] == "block" and v["wordlist_version"] == r.json()["wordlist_version"]
+    assert client.get("/v1/wordlists", headers=C).json()["runtime"] == {"remove_allow": 1}
+    client.delete(f"/v1/wordlists/entries/{r.json()['item']['id']}", headers=A)
+    assert client.post("/v1/moderate", json={"text": text}, headers=C).json()["decision"] == "pass"
+
+
 def test_wordlist_bad_items(client):
     assert_error(client.post("/v1/wordlists/entries", json={"term": "词"}, headers=A), 422)  # no category
     assert_error(client.post("/v1/wordlists/entries", json={"term": "a | b", "category": "porn"}, headers=A), 422)
@@ -333,6 +480,28 @@ def test_wordlist_bad_items(client):
     assert_error(client.patch("/v1/wordlists/entries/000000000000", json={"severity": "low"}, headers=A), 404)
     # nothing was stored
     assert client.get("/v1/wordlists/entries", headers=A).json()["items"] == []
+
+
+def test_rejected_overlay_keeps_serving_and_readyz_does_not_quote_terms(tmp_path, tiny_wordlists):
+    """A stored edit that no longer loads (written behind the API's back here) leaves the engine
+    in use serving; /readyz (no key) says so without quoting terms; admins see the detail."""
+    import asyncio
+    import time
+
+    app = create_app(settings(tmp_path, tiny_wordlists))
+    with TestClient(app) as c:
+        before = c.get("/v1/wordlists", headers=C).json()["version"]
+        asyncio.run(app.state.engine.store.put({"id": "a" * 12, "kind": "entry", "term": "秘密词表项",
+                                                "category": "porn", "pattern": "investment", "created_at": 1}))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not app.state.engine.last_error:
+            time.sleep(0.05)
+        r = c.get("/readyz")
+        assert r.status_code == 200 and "wordlist_overlay" in r.json()["checks"]
+        assert "秘密" not in r.text and "investment" not in r.text
+        info = c.get("/v1/wordlists", headers=C).json()
+        assert info["version"] == before and "investment" in info["overlay_error"]
+        assert c.post("/v1/moderate", json={"text": "测试色情词"}, headers=C).json()["wordlist_version"] == before
 
 
 def test_wordlist_edits_survive_restart(tmp_path, tiny_wordlists):
@@ -354,7 +523,8 @@ def test_two_apps_share_sqlite_overlay(tmp_path, tiny_wordlists):
         assert c2.post("/v1/moderate", json={"text": "共享词语"}, headers=C).json()["decision"] == "pass"
         r = c1.post("/v1/wordlists/entries", json={"term": "共享词语", "category": "porn", "severity": "high"}, headers=A)
         version = r.json()["wordlist_version"]
-        deadline = time.monotonic() + 5
+        t0 = time.monotonic()
+        deadline = t0 + 5
         seen = None
         while time.monotonic() < deadline:
             seen = c2.post("/v1/moderate", json={"text": "共享词语"}, headers=C).json()
@@ -362,6 +532,7 @@ def test_two_apps_share_sqlite_overlay(tmp_path, tiny_wordlists):
                 break
             time.sleep(0.05)
         assert seen["decision"] == "block" and seen["wordlist_version"] == version
+        assert time.monotonic() - t0 < 2
 
 
 # -- health, metrics, docs ------------------------------------------------------------------------
@@ -376,8 +547,91 @@ def test_health_and_metrics(client):
     assert 'moderation_http_requests_total{method="POST",route="/v1/moderate",status="200"}' in m
     assert "moderation_http_request_duration_seconds_bucket" in m
     assert 'moderation_decisions_total{decision="block",scene="post"} 1.0' in m
-    assert 'moderation_hits_category_total{category="porn"} 1.0' in m
+    assert 'moderation_hits_category_total{category="porn",decision="block"} 1.0' in m
     assert "moderation_wordlist_info{version=" in m
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one series in Prometheus text output (0 when absent)."""
+    import re
+
+    for m in re.finditer(rf"^{re.escape(name)}(?:\{{(.*?)\}})? (\S+)$", text, re.M):
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(1) or ""))
+        if got == labels:
+            return float(m.group(2))
+    return 0.0
+
+
+def test_metrics_per_route_per_category_per_pattern_and_version(client):
+    """Every route gets its own request counter and latency histogram (by template, not by
+    id); decisions are counted per scene, category and pattern; the word-list version gauge
+    follows an edit."""
+    client.post("/v1/moderate", json={"text": "测试色情词"}, headers=C)
+    client.post("/v1/moderate", json={"text": "测试低俗词", "scene": "chat"}, headers=C)
+    client.post("/v1/moderate/batch", json={"items": [{"text": "测试诈骗词"}, {"text": "普通"}]}, headers=C)
+    client.post("/v1/profiles/moderate", json={"fields": {"bio": "测试违法词"}}, headers=C)
+    # an admin entry with a scam pattern
+    r = client.post("/v1/wordlists/entries", json={"term": "包赚不赔", "category": "fraud", "severity": "high",
+                                                   "pattern": "investment"}, headers=A)
+    assert r.status_code == 201, r.text
+    new_version = r.json()["wordlist_version"]
+    item_id = r.json()["item"]["id"]
+    client.post("/v1/moderate", json={"text": "包赚不赔的项目"}, headers=C)
+    client.delete(f"/v1/wordlists/entries/{item_id}", headers=A)
+    client.post("/v1/moderate", json={"text": "a"}, headers={"Authorization": "Bearer wrong"})
+    m = client.get("/metrics", headers=C).text
+    for route, method, status, n in (("/v1/moderate", "POST", "200", 3), ("/v1/moderate", "POST", "401", 1),
+                                     ("/v1/moderate/batch", "POST", "200", 1),
+                                     ("/v1/profiles/moderate", "POST", "200", 1),
+                                     ("/v1/wordlists/entries", "POST", "201", 1),
+                                     ("/v1/wordlists/entries/{item_id}", "DELETE", "200", 1)):
+        assert metric(m, "moderation_http_requests_total", method=method, route=route, status=status) == n, route
+    for route, method, n in (("/v1/moderate", "POST", 4), ("/v1/moderate/batch", "POST", 1),
+                             ("/v1/profiles/moderate", "POST", 1)):
+        assert metric(m, "moderation_http_request_duration_seconds_count", method=method, route=route) == n
+        assert metric(m, "moderation_http_request_duration_seconds_bucket", method=method, route=route,
+                      le="+Inf") == n
+    assert item_id not in m  # ids never become labels
+    assert metric(m, "moderation_decisions_total", decision="block", scene="post") == 2
+    assert metric(m, "moderation_decisions_total", decision="review", scene="chat") == 1
+    assert metric(m, "moderation_decisions_total", decision="review", scene="post") == 1
+    assert metric(m, "moderation_decisions_total", decision="pass", scene="post") == 1
+    assert metric(m, "moderation_decisions_total", decision="block", scene="profile") == 1
+    assert metric(m, "moderation_hits_category_total", category="porn", decision="block") == 1
+    assert metric(m, "moderation_hits_category_total", category="porn", decision="review") == 1
+    assert metric(m, "moderation_hits_category_total", category="fraud", decision="review") == 1
+    assert metric(m, "moderation_hits_category_total", category="fraud", decision="block") == 1
+    assert metric(m, "moderation_hits_category_total", category="illegal", decision="block") == 1
+    assert metric(m, "moderation_hits_pattern_total", pattern="investment", decision="block") == 1
+    # the version gauge: the one in use is 1, earlier ones 0
+    current = client.get("/v1/wordlists", headers=C).json()["version"]
+    assert metric(m, "moderation_wordlist_info", version=current) == 1
+    assert metric(m, "moderation_wordlist_info", version=new_version) == 0
+    assert metric(m, "moderation_wordlist_overlay_version") == 2
+
+
+def test_readyz_reports_engine_reviews_and_redis(tmp_path, tiny_wordlists):
+    app = create_app(settings(tmp_path, tiny_wordlists))
+    with TestClient(app) as c:
+        body = c.get("/readyz").json()
+        assert body["status"] == "ok"
+        assert body["checks"] == {"engine": "ok", "redis": "not configured", "reviews": "ok"}
+        assert body["wordlist_version"] == c.get("/v1/wordlists", headers=C).json()["version"]
+
+        # The review store failing is reported; verdicts are still served.
+        app.state.reviews.ready = lambda: False
+        r = c.get("/readyz")
+        assert r.status_code == 200 and r.json()["checks"]["reviews"] == "down"
+        assert c.post("/v1/moderate", json={"text": "a"}, headers=C).status_code == 200
+
+        # No engine: not ready.
+        engine = app.state.engine
+        app.state.engine = None
+        try:
+            r = c.get("/readyz")
+            assert r.status_code == 503 and r.json()["status"] == "not_ready"
+        finally:
+            app.state.engine = engine
 
 
 def test_metrics_public_and_docs_private_settings(tmp_path, tiny_wordlists):
@@ -400,11 +654,21 @@ def test_keys_and_text_never_logged(tmp_path, tiny_wordlists, caplog):
     import logging
 
     caplog.set_level(logging.DEBUG)
-    with TestClient(create_app(settings(tmp_path, tiny_wordlists))) as c:
+    with TestClient(create_app(settings(tmp_path, tiny_wordlists, max_text_chars=50))) as c:
         c.post("/v1/moderate", json={"text": "秘密文本测试色情词"}, headers=C)
+        c.post("/v1/moderate", json={"text": "秘密文本测试低俗词", "scene": "chat", "conversation_id": "c"},
+               headers=C)
+        c.post("/v1/moderate", json={"text": "秘密文本" * 20}, headers=C)
+        c.post("/v1/moderate", json={"text": "秘密文本", "scene": "秘密文本"}, headers=C)
+        c.post("/v1/moderate/batch", json={"items": [{"text": "秘密文本测试低俗词"}, {"text": "秘密文本" * 20}]},
+               headers=C)
+        c.post("/v1/profiles/moderate", json={"fields": {"bio": "秘密文本测试违法词"}}, headers=C)
+        c.post("/v1/moderate", content='{"text": "秘密文本'.encode(), headers=C)
         c.post("/v1/moderate", json={"text": "a"}, headers={"Authorization": "Bearer wrong-secret"})
+        c.get("/metrics", headers={"Authorization": "Bearer wrong-secret"})
+        c.post("/v1/wordlists/entries", json={"term": "某词", "category": "porn"}, headers=M)
     logs = caplog.text
-    assert CLIENT not in logs and "wrong-secret" not in logs and "秘密文本" not in logs
+    assert CLIENT not in logs and MOD not in logs and "wrong-secret" not in logs and "秘密文本" not in logs
 
 
 def test_fast_path_answers_exactly_like_the_route(tmp_path, tiny_wordlists):
@@ -471,3 +735,78 @@ def test_a_bug_is_a_contract_500_without_the_text_in_logs(tmp_path, tiny_wordlis
             else:
                 assert_error(r, 500, "internal_error")
     assert "ValueError" in caplog.text and "秘密" not in caplog.text
+
+
+# -- property: any JSON string anywhere, lone surrogates and control characters included --------
+
+@pytest.fixture(scope="module")
+def shared_client(tmp_path_factory):
+    from conftest import write_tiny_wordlists
+
+    tmp = tmp_path_factory.mktemp("prop")
+    s = settings(tmp, write_tiny_wordlists(tmp / "wordlists"), rate_limit_per_second=0)
+    with TestClient(create_app(s), raise_server_exceptions=False) as c:
+        yield c
+
+
+def _odd_text():
+    from hypothesis import strategies as st
+
+    # Schemathesis (and hypothesis by default) never generate lone surrogates; JSON allows them.
+    odd = st.text(st.sampled_from("\ud800\udbff\udc00\udfff\x00\x01\x1f\x7f\x85\u200b\ufeff"),
+                  min_size=1, max_size=3)
+    plain = st.text(st.characters(exclude_categories=()), max_size=12)
+    word = st.sampled_from(["", "测试色情词", "测试低俗词", "加我v"])
+    return st.one_of(st.builds(lambda a, o, w, b: a + o + w + b, plain, odd, word, plain), plain)
+
+
+def _payloads():
+    from hypothesis import strategies as st
+
+    s = _odd_text()
+    scalar = st.one_of(s, st.integers(-(2**70), 2**70), st.none(), st.booleans(), st.floats(allow_nan=False))
+    item = st.fixed_dictionaries({"text": s}, optional={
+        "id": scalar, "scene": st.one_of(st.sampled_from(["post", "chat", "profile"]), s),
+        "field": s, "user_id": s, "conversation_id": s, "message_id": s,
+        "context": st.lists(st.one_of(s, st.fixed_dictionaries({"text": s}, optional={"user_id": s})),
+                            max_size=3)})
+    return st.one_of(
+        st.tuples(st.just("/v1/moderate"), item),
+        st.tuples(st.just("/v1/moderate/batch"), st.fixed_dictionaries({"items": st.lists(item, max_size=4)})),
+        st.tuples(st.just("/v1/profiles/moderate"), st.fixed_dictionaries(
+            {"fields": st.dictionaries(s, s, max_size=4)},
+            optional={"id": scalar, "user_id": s, "scene": st.sampled_from(["post", "chat", "profile"])})),
+    )
+
+
+def test_any_strings_never_500(shared_client):
+    import json
+
+    from hypothesis import HealthCheck, given, settings as hsettings
+
+    @hsettings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(_payloads())
+    def run(case):
+        path, payload = case
+        body = json.dumps(payload, ensure_ascii=True).encode()  # \udXXX escapes: valid JSON
+        # What the server receives: an escaped high+low surrogate pair decodes to one character.
+        payload = json.loads(body)
+        r = shared_client.post(path, content=body, headers=C | {"content-type": "application/json"})
+        assert r.status_code in (200, 413, 422), (path, r.status_code, r.text)
+        out = r.json()
+        if r.status_code != 200:
+            assert set(out) == {"error"}
+            return
+        verdicts = {"/v1/moderate": lambda: [(payload["text"], out)],
+                    "/v1/moderate/batch": lambda: [(it["text"], v) for it, v in zip(payload["items"], out["items"])],
+                    "/v1/profiles/moderate": lambda: [(payload["fields"][k], v) for k, v in out["fields"].items()],
+                    }[path]()
+        for text, v in verdicts:
+            if "error" in v:
+                continue
+            assert len(v["masked"]) == len(text)
+            for h in v["hits"]:
+                # offsets index the text as received (a lone surrogate is one code point)
+                assert h["end"] - h["start"] == len(h["text"])
+
+    run()

@@ -32,12 +32,16 @@ async def readyz(request: Request) -> JSONResponse:
         body["wordlist_version"] = engine.version
         body["overlay_version"] = engine.overlay_version
         if engine.last_error:
-            checks["wordlist_overlay"] = engine.last_error
+            # The detail may quote word-list terms; /readyz needs no key, so it only points there.
+            checks["wordlist_overlay"] = "rejected: see GET /v1/wordlists (overlay_error)"
     degraded = False
     link = getattr(st, "link", None)
     if link is not None:
         up = await link.ping()
         checks["redis"] = "ok" if up else "down"
+        if engine is not None:
+            # Word-list changes from other workers: at once by notice, or by polling meanwhile.
+            checks["wordlist_notices"] = "subscribed" if engine.subscribed else "polling"
         if not up:
             degraded = True
             body["context_missing"] = "conversation context, verdict cache and shared rate limits " \

@@ -14,7 +14,7 @@ from moderation.types import DECISION_RANK
 
 from ..auth import ClientPrincipal, authorize
 from ..errors import ApiError
-from ..models import BatchRequest, ModerateRequest, ProfileRequest
+from ..models import ID_MAX, BatchRequest, ModerateRequest, ProfileRequest
 
 router = APIRouter(prefix="/v1", tags=["moderate"])
 
@@ -32,6 +32,14 @@ def _json(body: Any) -> Response:
 
 
 CLIENT_ROLES = frozenset({"client", "admin"})
+
+
+def _is_text(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_json(body: bytes) -> Any:
@@ -91,8 +99,9 @@ async def moderate_profile(body: ProfileRequest, request: Request, principal: Cl
                        f"profile has {len(body.fields)} fields; the limit is {settings.profile_fields_max}")
     names = list(body.fields)
     for name in names:
-        if not name or len(name) > 256:
-            raise ApiError(422, "invalid_request", "fields: names must be 1–256 characters")
+        if not name or len(name) > ID_MAX or not _is_text(name):
+            # A name is echoed back as a JSON key: a lone surrogate would not serialize.
+            raise ApiError(422, "invalid_request", "fields: names must be 1–256 characters of valid Unicode")
         if len(body.fields[name]) > settings.max_text_chars:
             raise ApiError(413, "text_too_long",
                            f"field {name!r} has {len(body.fields[name])} characters; "

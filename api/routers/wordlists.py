@@ -93,12 +93,16 @@ async def wordlists_info(request: Request, principal: AnyPrincipal) -> dict[str,
     runtime: dict[str, int] = {}
     for it in engine.overlay_items:
         runtime[it["kind"]] = runtime.get(it["kind"], 0) + 1
-    return {
+    body = {
         "version": m.version,
         "overlay_version": engine.overlay_version,
         "counts": m.wordlist.counts(),
         "runtime": runtime,
     }
+    if engine.last_error:
+        # Stored edits this worker could not load; it keeps serving the last good version.
+        body["overlay_error"] = engine.last_error
+    return body
 
 
 @router.get("/entries", summary="Runtime word-list items (entries, allow-list, removals)")
