@@ -28,6 +28,8 @@ CASES = [
     ("月泡吗", "post", [("月泡", "porn", "porn.escort:约炮")], "block"),
     ("约约约炮", "post", [("约约约炮", "porn", "porn.escort:约炮")], "block"),
     ("你个狗东西西", "post", [("狗东西西", "porn", "porn.vulgar:狗东西")], "review"),
+    # The doubled 足 belongs to 玉足 and to 足交: the entry is still there.
+    ("玉足足交", "post", [("足足交", "porn", "porn.vulgar:足交")], "block"),
     ("你个傻 逼", "post", [("傻 逼", "porn", "porn.vulgar:傻逼")], "block"),
     # 煞笔 is listed too and sounds the same: one hit per span and category, the plainest.
     ("你个煞笔", "post", [("煞笔", "porn", "porn.vulgar:煞笔")], "block"),
@@ -67,8 +69,11 @@ CLEAN = [
     ("去年4月", "post"),
     # 益活 sounds like 一货, and 二 splits into 一一: identical pieces are not a split.
     ("参加公益活动", "post"),
-    # 狗狗 is a word of its own, not a repeat hiding 狗东西.
-    ("狗狗东西都收好了", "chat"),
+    # After a run of its first character a boundary entry starts at the run's last one:
+    # 妹妹上门 is 妹妹 + 上门, so 妹上门 is not there.
+    ("妹妹上门了", "chat"),
+    # A homophone reading never crosses clause punctuation (月，泡 is not 月泡 = 约炮).
+    ("今晚的月，泡一下", "chat"),
 
 ]
 

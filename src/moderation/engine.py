@@ -325,24 +325,22 @@ class Moderator:
                     via.add("homophone")
                 if v.kind != "literal":
                     via.add(v.kind)
+                leading_repeat = False
                 if v.runs is not None:
                     have = doc.run_lengths(s, e)
                     if any(h < n for h, n in zip(have, v.runs)):
                         continue
                     if any(h > n for h, n in zip(have, v.runs)):
-                        # A doubled character that makes a common word of its own (狗狗东西,
-                        # 妹妹上门) is that word, not a repeat to hide 狗东西.
-                        # (A trailing one stays: 操你妈妈 still says 操你妈.)
-                        if any(h > n and k < e - s - 1 and _is_common_word(text[s + k] * 2) for k, (h, n) in enumerate(zip(have, v.runs))):
-                            continue
                         via.add("repeat")
+                        leading_repeat = have[0] > v.runs[0]
                 elif doc.repeats:
                     have = doc.run_lengths(s, e)
                     if any(r > 1 for r in have):
-                        if v.kind == "literal" and any(r > 1 and k < e - s - 1 and _is_common_word(text[s + k] * 2) for k, r in enumerate(have)):
-                            continue  # 狗狗东西 holds the word 狗狗, not 狗东西 with a repeat
                         via.add("repeat")
+                        leading_repeat = have[0] > 1
                 ostart, oend = doc.span(s, e)
+                if "homophone" in via and _CLAUSE_PUNCT_RE.search(doc.original, ostart, oend):
+                    continue  # 果，照 is not 果照: a reading by sound stays inside one clause
                 folded = doc.folded
                 if v.ascii_start and ostart > 0 and _ASCII_ALNUM.match(folded[ostart - 1]):
                     continue
@@ -359,7 +357,10 @@ class Moderator:
                         continue
                     if tokens is None:
                         tokens = _TokenEdges(folded)
-                    if not tokens.is_start(ostart) or not tokens.is_end(oend):
+                    # After a run of the first character the word starts at the run's last one:
+                    # 狗狗东西 is 狗狗 + 东西 (no 狗东西 there), while 足足交 keeps its 足交.
+                    bstart = doc.span(s, s + 1)[1] - 1 if leading_repeat else ostart
+                    if not tokens.is_start(bstart) or not tokens.is_end(oend):
                         continue
                 via |= eng.normalizer.via_in_span(doc, ostart, oend)
                 hits.append(
@@ -480,6 +481,7 @@ class _TokenEdges:
 # Pronouns, particles and the commonest verbs: a homophone reading that needs one of these to
 # stand for another character almost always reads across two ordinary words.
 _FUNCTION_CHARS = frozenset("我你您他她它们的地得了着过吧吗呢啊呀哦嘛么吆哟在是和与就也都很还又这那哪个有")
+_CLAUSE_PUNCT_RE = re.compile(r"[，。！？；：、,!?;\n]")
 _DIGIT_RE = re.compile(r"[0-9]")
 _has_digit = _DIGIT_RE.search
 # What follows a number that counts or orders something (4楼, 2个, 5点, 3号).

@@ -380,6 +380,8 @@ class Cue:
     end: int
     word: str
     homophone: bool = False
+    # Found by a shape (a regex over a phrase such as 日兼职3～8k), not a cue word.
+    shape: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,7 +494,7 @@ def find_cues(doc: "NormalizedText", contact_found: bool | None = None, pooled: 
             g = group
             if g == "rate" and rate_amount(m.group("amt")) < RATE_MIN:
                 g = "rate_low"
-            out.append(Cue(g, m.start(), m.end(), m.group()))
+            out.append(Cue(g, m.start(), m.end(), m.group(), shape=True))
     if not out or "contact" not in extras:
         return out
     if contact_found is None:
@@ -519,7 +521,7 @@ def _shapes_of(t: "_Tables", text: str, groups: frozenset[str]) -> list[Cue]:
             g = group
             if g == "rate" and rate_amount(m.group("amt")) < RATE_MIN:
                 g = "rate_low"
-            out.append(Cue(g, m.start(), m.end(), m.group()))
+            out.append(Cue(g, m.start(), m.end(), m.group(), shape=True))
     return out
 
 
@@ -601,7 +603,8 @@ def _pick(groups: Mapping[str, list[Cue]], needs: tuple[frozenset[str], ...], an
                 if c.start >= 0:
                     # A cue may not stand for two groups at once (学生妹 is girl or sex;
                     # 解冻费 holds 解冻): the cues of one rule do not overlap.
-                    if any(c.start < u.end and u.start < c.end for u in used if u.start >= 0):
+                    # A shape may hold a cue word (日兼职3～8k holds 兼职): those two may share text.
+                    if any(c.start < u.end and u.start < c.end and not _nested_shape(c, u) for u in used if u.start >= 0):
                         continue
                     if anchor is not None and anchor.start >= 0 and abs(c.start - anchor.start) > WINDOW:
                         continue
@@ -614,6 +617,14 @@ def _pick(groups: Mapping[str, list[Cue]], needs: tuple[frozenset[str], ...], an
             return None
         used.append(best)
     return used
+
+
+def _nested_shape(a: Cue, b: Cue) -> bool:
+    """Whether one of two overlapping cues is a shape holding the other, a cue word."""
+    if a.shape == b.shape:
+        return False
+    outer, inner = (a, b) if a.shape else (b, a)
+    return outer.start <= inner.start and inner.end <= outer.end
 
 
 def evaluate(groups: Mapping[str, list[Cue]]) -> list[RuleMatch]:
