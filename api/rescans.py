@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -79,8 +80,13 @@ def input_root(request: Request) -> Path:
 
 
 def _resolve_input(request: Request, name: str) -> Path:
+    if not name or "\x00" in name:
+        raise ApiError(422, "invalid_input", "input must name a file inside the rescan input folder")
     root = input_root(request).resolve()
-    path = (root / name).resolve()
+    try:
+        path = (root / name).resolve()
+    except (OSError, ValueError, RuntimeError):  # symlink loops, names the OS refuses
+        raise ApiError(422, "invalid_input", "input must name a file inside the rescan input folder") from None
     if root != path and root not in path.parents:
         raise ApiError(422, "invalid_input", "input must name a file inside the rescan input folder")
     if not path.is_file():
@@ -165,6 +171,8 @@ def _start_redis(request: Request, job_dir: Path, job: dict[str, Any], inp: Path
             r.close()
     except RescanError as e:
         raise ApiError(503, "unavailable", f"could not queue the rescan: {e}") from None
+    except Exception as e:  # noqa: BLE001 - redis errors mid-enqueue: the client may retry
+        raise ApiError(503, "unavailable", f"could not queue the rescan ({type(e).__name__})") from None
     _write_job(job_dir, job)
 
 
@@ -184,22 +192,27 @@ async def _create(request: Request, inp: Path | None, upload: bool, scene: str, 
     job_id = uuid.uuid4().hex[:12]
     job_dir = _jobs_dir(request) / job_id
     job_dir.mkdir(parents=True)
-    if upload:
-        inp = job_dir / "input.jsonl"
-        size = 0
-        with open(inp, "wb") as f:
-            async for chunk in request.stream():
-                size += len(chunk)
-                f.write(chunk)
-        if size == 0:
-            raise ApiError(422, "invalid_request", "the uploaded body is empty")
-    assert inp is not None
-    job = {"id": job_id, "created": time.time(), "mode": "redis" if use_redis else "local",
-           "input": "upload" if upload else inp.name, "scene": scene, "since": since, "format": fmt,
-           "wordlist_version": _moderator(request).version}
-    _write_job(job_dir, job)
-    starter = _start_redis if use_redis else _start_local
-    await asyncio.to_thread(starter, request, job_dir, job, inp)
+    try:
+        if upload:
+            inp = job_dir / "input.jsonl"
+            size = 0
+            with open(inp, "wb") as f:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    f.write(chunk)
+            if size == 0:
+                raise ApiError(422, "invalid_request", "the uploaded body is empty")
+        assert inp is not None
+        job = {"id": job_id, "created": time.time(), "mode": "redis" if use_redis else "local",
+               "input": "upload" if upload else inp.name, "scene": scene, "since": since, "format": fmt,
+               "wordlist_version": _moderator(request).version}
+        starter = _start_redis if use_redis else _start_local
+        await asyncio.to_thread(starter, request, job_dir, job, inp)
+    except BaseException:
+        # Not started (bad upload, body over the limit, Redis down): leave no half-made job
+        # behind for GET to trip over.
+        await asyncio.to_thread(shutil.rmtree, job_dir, True)
+        raise
     return _json({**_public(job), **await asyncio.to_thread(_status, request, job_dir, job)}, status=202)
 
 
@@ -259,6 +272,8 @@ def _status(request: Request, job_dir: Path, job: dict[str, Any]) -> dict[str, A
                 r.close()
         except RescanError as e:
             raise ApiError(503, "unavailable", str(e)) from None
+        except Exception as e:  # noqa: BLE001 - Redis went away mid-request
+            raise ApiError(503, "unavailable", f"Redis: {type(e).__name__}") from None
         out = {"state": st["state"], "profiles_done": st["profiles_done"], "records": st["records"],
                "chunks": st["chunks"], "chunks_done": st["chunks_done"], "summary": st["summary"]}
         if st.get("chunks"):

@@ -293,7 +293,7 @@ def test_missing_input_is_a_clear_error(tmp_path, capsys):
 def _rescan_cmd(inp: Path, out: Path, tmp: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "moderation.rescan", "rescan", "-i", str(inp), "-o", str(out),
             "--engine-factory", "test_rescan_fakes:slow_fixture", "--history-dir", str(tmp / "hist"),
-            "--progress", "plain", "--progress-interval", "0.5", "--chunk-bytes", "4000", *extra]
+            "--progress", "plain", "--progress-interval", "0.5", "--chunk-bytes", "4000", "--chunk-rows", "20", *extra]
 
 
 def _env(delay: str = "0.002") -> dict:
@@ -317,12 +317,29 @@ def _wait_for_checkpoint_progress(ckpt: Path, proc: subprocess.Popen, min_done: 
     raise AssertionError("no checkpoint progress")
 
 
-@pytest.mark.parametrize("sig, workers", [(signal.SIGKILL, "2"), (signal.SIGINT, "1"), (signal.SIGTERM, "2")])
-def test_interrupted_rescan_resumes_without_losing_or_repeating_lines(tmp_path, moderator, sig, workers):
+def write_csv(path: Path, records: list[dict]) -> Path:
+    """id,nickname,bio: a single-text record becomes a bio (empty cells are skipped)."""
+    import csv
+
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "nickname", "bio"])
+        for rec in records:
+            fields = rec.get("fields") or {"bio": rec["text"]}
+            w.writerow([rec["id"], fields.get("nickname", ""), fields["bio"]])
+    return path
+
+
+@pytest.mark.parametrize("sig, workers, fmt", [(signal.SIGKILL, "2", "jsonl"), (signal.SIGINT, "1", "jsonl"),
+                                               (signal.SIGTERM, "2", "csv")])
+def test_interrupted_rescan_resumes_without_losing_or_repeating_lines(tmp_path, moderator, sig, workers, fmt):
     records = make_records(1500, seed=7)
-    inp = write_jsonl(tmp_path / "in.jsonl", records)
+    if fmt == "csv":
+        inp = write_csv(tmp_path / "in.csv", records)
+    else:
+        inp = write_jsonl(tmp_path / "in.jsonl", records)
     ref = tmp_path / "ref.jsonl"
-    run_local(RecordChecker(moderator), opts(inp, ref))
+    run_local(RecordChecker(moderator), opts(inp, ref, fmt=fmt))
 
     out = tmp_path / "out.jsonl"
     proc = subprocess.Popen(_rescan_cmd(inp, out, tmp_path, "-j", workers), env=_env(), cwd=ROOT,
@@ -347,7 +364,7 @@ def test_interrupted_rescan_resumes_without_losing_or_repeating_lines(tmp_path, 
     assert b"resuming at input line" in done.stderr
     assert out.read_bytes() == ref.read_bytes()
     ids = [x["id"] for x in read_lines(out)]
-    assert len(ids) == len(set(ids))
+    assert len(ids) == len(set(ids)) > 100
     assert not Path(f"{out}.checkpoint").exists()
 
 
@@ -364,15 +381,21 @@ def test_resume_refuses_a_checkpoint_of_another_rescan(tmp_path, moderator):
         run_local(RecordChecker(moderator), opts(inp, out, resume=True))
 
 
-def test_memory_stays_flat_as_the_input_grows(tmp_path):
+@pytest.mark.parametrize("fmt, small", [("jsonl", 40_000), ("csv", 15_000)])
+def test_memory_stays_flat_as_the_input_grows(tmp_path, fmt, small):
     """Streaming: eight times the input must not mean more memory (parent or workers)."""
 
     def run(n: int) -> dict:
-        inp = tmp_path / f"in{n}.jsonl"
+        inp = tmp_path / f"in{n}.{fmt}"
         with open(inp, "wb") as f:
+            if fmt == "csv":
+                f.write(b"id,nickname,bio\n")
             for i in range(n):
                 text = ("flag " if i % 100 == 0 else "") + "周末一起去爬山吧，喜欢旅行和读书" * 3
-                f.write(orjson.dumps({"id": i, "text": text}) + b"\n")
+                if fmt == "csv":
+                    f.write(f'{i},"阿明",{text}\n'.encode())
+                else:
+                    f.write(orjson.dumps({"id": i, "text": text}) + b"\n")
         summ = tmp_path / f"s{n}.json"
         cmd = [sys.executable, "-m", "moderation.rescan", "rescan", "-i", str(inp), "-o", str(tmp_path / f"o{n}"),
                "-j", "2", "--engine-factory", "test_rescan_fakes:fast_fake", "--history-dir", str(tmp_path / "h"),
@@ -383,6 +406,151 @@ def test_memory_stays_flat_as_the_input_grows(tmp_path):
         assert s["profiles"] == n and s["decision"]["review"] == n // 100
         return s["peak_rss_mb"]
 
-    small, big = run(40_000), run(320_000)
+    small, big = run(small), run(small * 8)
     assert big["parent"] < small["parent"] + 15, (small, big)
     assert big["workers"] < small["workers"] + 15, (small, big)
+
+
+# -- bytes that are not text, and the CSV reader ----------------------------------------------
+
+
+def test_undecodable_and_odd_jsonl_lines_each_get_an_error_line(tmp_path, moderator):
+    lines = [
+        b'\xef\xbb\xbf{"id": "bom", "text": "\xe7\xba\xa6\xe7\x82\xae\xe5\x90\x97"}',  # BOM on line 1: read, not an error
+        b'{"id": "latin1", "text": "caf\xe9 \xff"}',  # bytes that are not UTF-8
+        b'{"id": "lone", "text": "\\ud800 x"}',  # a lone surrogate escape
+        b'{"id": "crlf", "text": "\xe5\x86\xb0\xe6\xaf\x92"}\r',  # CRLF line end: fine
+        b'{"id": "ctl", "text": "a\x01b"}',  # a raw control character inside a string
+        b'{"id": 123456789012345678901234567890, "text": "x"}',  # an id orjson reads as a float
+        b'{"id": true, "text": "x"}',
+        b'{"id": "n", "text": null}',
+        b"\x00\x00",
+        b'{"id": "last", "text": "\xe7\xba\xa6\xe7\x82\xae\xe5\x90\x97"}',
+    ]
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out.jsonl"
+    summary = run_local(RecordChecker(moderator), opts(inp, out))
+    got = read_lines(out)
+    assert summary["profiles"] == len(lines)  # nothing dropped
+    by_line = {}
+    for i, g in enumerate(got):
+        by_line[g.get("line", g["id"])] = g
+    assert by_line["bom"]["decision"] == "block" and by_line["crlf"]["decision"] == "block"
+    assert "UTF-8" in by_line[2]["error"]
+    for n in (3, 5, 9):
+        assert "not valid JSON" in by_line[n]["error"]
+    assert "id must be" in by_line[6]["error"] and "id must be" in by_line[7]["error"]
+    assert by_line[8]["id"] == "n" and '"text" must be a string' in by_line[8]["error"]
+    assert by_line["last"]["decision"] == "block"
+    assert summary["decision"]["error"] == 7
+    # Error lines never quote the input.
+    assert all("caf" not in g.get("error", "") for g in got)
+
+
+def _bad_csv(n_rows: int) -> bytes:
+    rows = [b"\xef\xbb\xbfid,text"]
+    for i in range(n_rows):
+        if i in (3, n_rows - 5):
+            rows.append(b"u%d,caf\xe9 \xff\xfe" % i)  # not UTF-8: in the header's block and far later
+        elif i % 7 == 0:
+            rows.append(("u%d,约炮吗" % i).encode())
+        else:
+            rows.append(("u%d,喜欢旅行和读书" % i).encode())
+    return b"\r\n".join(rows) + b"\r\n"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_csv_rows_that_are_not_utf8_are_error_lines_and_no_row_is_lost(tmp_path, moderator, workers):
+    n = 6000  # several read-ahead blocks and several chunks
+    inp = tmp_path / "in.csv"
+    inp.write_bytes(_bad_csv(n))
+    out = tmp_path / "out.jsonl"
+    summary = run_local(RecordChecker(moderator), opts(inp, out, fmt="csv", workers=workers, chunk_rows=500))
+    got = read_lines(out)
+    assert summary["profiles"] == n
+    errors = [g for g in got if "error" in g]
+    assert [(e["id"], e["line"]) for e in errors] == [("u3", 4), (f"u{n - 5}", n - 4)]
+    assert all("UTF-8" in e["error"] for e in errors)
+    flagged = [g["id"] for g in got if "error" not in g]
+    assert flagged == [f"u{i}" for i in range(n) if i % 7 == 0 and i not in (3, n - 5)]
+
+
+def test_csv_header_that_is_not_utf8_is_refused(tmp_path):
+    a = tmp_path / "a.csv"
+    a.write_bytes(b"id,t\xffext\nu1,x\n")
+    args = _args(["--input", str(a), "--output", str(tmp_path / "o"), "--wordlists", str(FIXTURE), "-q",
+                  "--history-dir", str(tmp_path / "h")])
+    assert run_rescan(args) == 2
+
+
+# -- the engine is built and warmed once, before the workers fork ------------------------------
+
+def test_workers_load_nothing_the_parent_did_not_load_before_forking(tmp_path):
+    """Forked workers share the parent's engine: while checking they open no file and import no
+    module (jieba's dictionary, detector tables ... were loaded once, in the parent). The input is
+    the benchmark's generated profiles: disguised words, contact ids, scam phrases."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import rescan_bench
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    inp = tmp_path / "in.jsonl"
+    rescan_bench.generate(inp, 3000, seed=11)
+    out = tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "moderation.rescan", "rescan", "-i", str(inp), "-o", str(out), "-j", "2",
+           "--engine-factory", "test_rescan_fakes:probe_fixture", "--history-dir", str(tmp_path / "h"),
+           "--progress", "none", "--chunk-bytes", "20000"]
+    done = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    lines = [x for x in read_lines(out) if "worker_pid" in x]
+    assert len({x["worker_pid"] for x in lines}) == 2  # really two forked workers
+    loaded = sorted({e for x in lines for e in x["loaded"]})
+    assert loaded == [], loaded
+
+
+# -- progress on a terminal and off it ----------------------------------------------------------
+
+
+def _fast_cmd(inp: Path, out: Path, tmp: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "moderation.rescan", "rescan", "-i", str(inp), "-o", str(out), "-j", "2",
+            "--engine-factory", "test_rescan_fakes:fast_fake", "--history-dir", str(tmp / "h"), *extra]
+
+
+def test_cli_shows_a_bar_on_a_terminal_and_plain_lines_otherwise(tmp_path):
+    import pty
+
+    inp = tmp_path / "in.jsonl"
+    with open(inp, "wb") as f:
+        for i in range(20_000):
+            f.write(orjson.dumps({"id": i, "text": ("flag " if i % 50 == 0 else "") + "喜欢旅行和读书"}) + b"\n")
+
+    # Not a terminal: plain progress lines and a plain summary.
+    done = subprocess.run(_fast_cmd(inp, tmp_path / "o1", tmp_path, "--progress-interval", "0"), env=_env(),
+                          cwd=ROOT, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    err = done.stderr.decode()
+    assert "rescan: 100.0% 20,000 profiles" in err and "/s" in err
+    assert "rescan summary: 20,000 profiles" in err and "review" in err and "\x1b[" not in err
+
+    # A terminal: rich draws the bar (ANSI escapes, bar characters) and a table.
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(_fast_cmd(inp, tmp_path / "o2", tmp_path), env={**_env(), "COLUMNS": "120", "TERM": "xterm"},
+                                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(master)
+    tty = b"".join(chunks).decode(errors="replace")
+    assert "\x1b[" in tty and "━" in tty and "20,000 profiles" in tty and "left" in tty
+    assert "Rescan summary" in tty and "│" in tty and "review" in tty and "400" in tty

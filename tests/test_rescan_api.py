@@ -122,6 +122,23 @@ def test_local_rescans_are_capped(tmp_path, tiny_wordlists, monkeypatch):
         if client.get(f"/v1/rescans/{first.json()['id']}", headers=A).json()["state"] == "running":
             assert second.status_code == 429 and second.json()["error"]["code"] == "too_many_rescans"
         assert _wait(client, first.json()["id"])["state"] == "done"
+        if second.status_code == 202:  # the first had already finished: leave no process behind
+            assert _wait(client, second.json()["id"])["state"] == "done"
         third = client.post("/v1/rescans", content=_body(), headers=ctype)
         assert third.status_code == 202
         assert _wait(client, third.json()["id"])["state"] == "done"
+
+
+def test_odd_input_names_and_an_unreachable_redis_are_4xx_5xx_not_500_and_leave_no_job(tmp_path, tiny_wordlists, monkeypatch):
+    from conftest import free_port
+
+    monkeypatch.setenv("MODERATION_HISTORY_DIR", str(tmp_path / "hist"))
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with TestClient(create_app(_settings(tmp_path, tiny_wordlists, redis_url=dead)), raise_server_exceptions=False) as client:
+        for name in ("a\x00b.jsonl", "", ".", "/", "x" * 1000):
+            r = client.post("/v1/rescans", json={"input": name, "mode": "local"}, headers=A)
+            assert r.status_code == 422, (name, r.text)
+        r = client.post("/v1/rescans", content=_body(), headers={**A, "Content-Type": "application/x-ndjson"})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable", r.text
+        jobs = tmp_path / "var" / "rescans"
+        assert not jobs.exists() or not any(jobs.iterdir())  # the failed job left nothing behind

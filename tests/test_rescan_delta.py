@@ -48,6 +48,15 @@ def _private_cache(tmp_path_factory, monkeypatch):
         if not (d / p.name).exists():
             shutil.copy(p, d / p.name)
     monkeypatch.setenv("MODERATION_CACHE_DIR", str(d))
+    # Every generated list compiles afresh; the split-character table it reads is the same each
+    # time, so read it once (the engine re-reads it per compilation: about 60 ms).
+    import functools
+
+    from moderation import engine
+
+    chaizi = getattr(engine, "_chaizi", None)
+    if chaizi is not None and not hasattr(chaizi, "cache_info"):
+        monkeypatch.setattr(engine, "_chaizi", functools.lru_cache(maxsize=1)(chaizi))
 
 
 def _term(r: random.Random) -> str:
@@ -183,24 +192,26 @@ def newly_flagged(old_out: dict, new_out: dict) -> dict:
             if RANK[d["decision"]] > RANK[old_out.get(i, {"decision": "pass"})["decision"]]}
 
 
-def delta_for(tmp: Path, old_dir: Path, new_dir: Path, detectors=()) -> tuple[Moderator, Moderator, object]:
+def delta_for(tmp: Path, old_dir: Path, new_dir: Path, detectors=(), sample: str | None = None) -> tuple[Moderator, Moderator, object]:
     old_wl = load_wordlist(old_dir)
     record_version(old_dir, old_wl, tmp / "hist")
     new = Moderator(wordlist_dir=new_dir, detectors=detectors)
     old = Moderator(wordlist_dir=old_dir, detectors=detectors)
-    plan = plan_from_snapshot(new, load_snapshot(old_wl.version, tmp / "hist"), log=lambda m: None)
+    plan = plan_from_snapshot(new, load_snapshot(old_wl.version, tmp / "hist"), log=lambda m: None, sample=sample)
     return old, new, plan
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1))
 def test_delta_flags_exactly_what_a_full_rescan_newly_flags(tmp_path_factory, seed):
     r = random.Random(seed)
     tmp = tmp_path_factory.mktemp("delta")
     a = gen_lists(r)
     b = mutate(r, a)
-    old, new, plan = delta_for(tmp, write_lists(tmp / "old", a), write_lists(tmp / "new", b))
     profiles = gen_profiles(r, a, b, 60)
+    # Half the time the prefilter picks its anchors from a sample of the input, as the CLI does.
+    sample = "".join(p.get("text") or "".join(p["fields"].values()) for p in profiles[:30]) if seed % 2 else None
+    old, new, plan = delta_for(tmp, write_lists(tmp / "old", a), write_lists(tmp / "new", b), sample=sample)
     want = newly_flagged(run_all(RecordChecker(old), profiles), run_all(RecordChecker(new), profiles))
     got = run_all(RecordChecker(new, delta=plan), profiles)
     assert set(got) == set(want)
@@ -219,8 +230,10 @@ def test_prefilter_characters_include_every_spelling_that_normalizes_to_a_charac
     for spelled in ("信", "心", "新", "芯"):
         assert spelled in chars
         assert norm.normalize(spelled).canon == canon
-    digit = chars_reaching("7", norm, finv, hinv)
+    seven = norm.normalize("7").canon  # "7", or the character digits sound like when they are homophones
+    digit = chars_reaching(seven, norm, finv, hinv)
     assert {"7", "七", "柒", "７"} <= digit
+    assert all(norm.normalize(x).canon == seven for x in ("7", "七", "柒", "７"))
     assert "a" not in digit
 
 
@@ -311,3 +324,20 @@ def test_cli_since_outputs_only_newly_flagged_and_unknown_version_falls_back(tmp
     assert "running a full rescan instead" in capsys.readouterr().err
     ids = [orjson.loads(x)["id"] for x in (tmp_path / "f.jsonl").read_bytes().splitlines()]
     assert ids == [1, 2]
+
+
+def test_form_prefilter_walks_the_whole_form_not_just_a_pair():
+    """A form made of common characters (split-character variants give such forms) lets through
+    its disguised spellings, and not texts that merely hold two of its characters side by side."""
+    from moderation.rescan_delta import FormPrefilter, trigger_regex
+
+    m = Moderator(wordlist_dir=FIXTURE, detectors=())
+    norm = m.normalizer
+    pre = trigger_regex(m.wordlist.filtered(set()), norm, ["便天好"])
+    assert isinstance(pre, FormPrefilter)
+    for text in ("便天好", "x便 · 天天，好y", "边天号", "便天好好", "你好便天好"):
+        assert pre.search(text), text
+        assert norm.normalize("便天好").canon in norm.normalize(text).canon, text  # a real occurrence
+    for text in ("今天好开心", "便宜的天气好", "天好便", "便天", "好天便"):
+        assert not pre.search(text), text
+        assert norm.normalize("便天好").canon not in norm.normalize(text).canon, text

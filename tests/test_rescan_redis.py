@@ -47,9 +47,9 @@ def _env(delay: str) -> dict:
     return env
 
 
-def _worker(url: str, name: str, delay: str, log: Path, idle_exit: str = "8") -> subprocess.Popen:
+def _worker(url: str, name: str, delay: str, log: Path, idle_exit: str = "60", processes: str = "1") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "moderation.rescan", "worker", "--redis", url, "-j", "1", "--name", name,
+        [sys.executable, "-m", "moderation.rescan", "worker", "--redis", url, "-j", processes, "--name", name,
          "--claim-timeout", "1", "--exit-when-idle", idle_exit, "--engine-factory", "test_rescan_fakes:slow_fixture"],
         cwd=ROOT, env=_env(delay), stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
     )
@@ -71,7 +71,7 @@ def test_two_workers_one_killed_mid_chunk_output_equals_local(tmp_path, redis_se
     # Two workers consume the job together; a is killed while it holds a chunk it has not
     # committed, b goes on and takes a's chunk over after the claim timeout.
     a = _worker(redis_server.url, "a", "0.004", tmp_path / "a.log")
-    b = _worker(redis_server.url, "b", "0.004", tmp_path / "b.log")
+    b = _worker(redis_server.url, "b", "0.004", tmp_path / "b.log", processes="2")  # forks two consumers
     try:
         deadline = time.monotonic() + 60
         killed = False
@@ -88,7 +88,17 @@ def test_two_workers_one_killed_mid_chunk_output_equals_local(tmp_path, redis_se
         assert job_status(r, job)["chunks_done"] < 31
         holders = {c["name"].decode(): c["pending"] for c in r.xpending(STREAM, GROUP)["consumers"]}
         assert any(k.startswith("a-") and v for k, v in holders.items())  # a's chunk is left pending
-        assert b.wait(timeout=120) == 0, (tmp_path / "b.log").read_text()
+        # --status from anywhere while the job runs.
+        status = subprocess.run([sys.executable, "-m", "moderation.rescan", "rescan", "--redis", redis_server.url,
+                                 "--status", job, "--json"], cwd=ROOT, env=_env("0"), capture_output=True, timeout=60)
+        running = orjson.loads(status.stdout)
+        assert running["state"] == "running" and 4 <= running["chunks_done"] < 31, running
+        deadline = time.monotonic() + 120
+        while job_status(r, job)["state"] != "done" and time.monotonic() < deadline:
+            assert b.poll() is None, (tmp_path / "b.log").read_text()
+            time.sleep(0.05)
+        b.send_signal(signal.SIGTERM)  # a worker stops cleanly between chunks
+        assert b.wait(timeout=30) == 0, (tmp_path / "b.log").read_text()
         assert b"claimed" in (tmp_path / "b.log").read_bytes()
     finally:
         for p in (a, b):
@@ -151,7 +161,7 @@ def test_cli_enqueue_status_collect_and_csv(tmp_path, redis_server, moderator):
                          cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert col.returncode == 0, col.stderr.decode()
     lines = [orjson.loads(x) for x in out.read_bytes().splitlines()]
-    assert [x["id"] for x in lines] == ["u2", None]
+    assert [x["id"] for x in lines] == ["u2", "u3"]  # a bad row keeps its readable id
     assert lines[0]["fields"]["bio"]["decision"] == "block"
     assert "columns" in lines[1]["error"]
 
@@ -227,3 +237,31 @@ def test_worker_survives_a_redis_outage(tmp_path, redis_server, moderator):
     finally:
         w.kill()
         w.wait(timeout=10)
+
+
+def test_enqueue_keeps_a_bounded_backlog_on_the_stream(tmp_path, redis_server, moderator):
+    """Redis never holds more than about --max-queued chunks of the input: enqueuing waits for
+    the workers, and the output still equals a single-machine rescan."""
+    import threading
+
+    inp = write_jsonl(tmp_path / "in.jsonl", make_records(600, seed=13))
+    r = connect(redis_server.url)
+    job = "bounded00001"
+    t = threading.Thread(target=enqueue, args=(r, str(inp), "jsonl", "profile", moderator.version),
+                         kwargs={"chunk_lines": 20, "job": job, "max_backlog": 4}, daemon=True)
+    t.start()
+    rw = connect(redis_server.url)
+    w = WorkerLoop(rw, moderator, "w", log=lambda m: None, block_ms=50)
+    most = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        most = max(most, r.xlen(STREAM))
+        w.run(max_chunks=w.processed + 1)
+        if not t.is_alive() and job_status(r, job)["state"] == "done":
+            break
+    t.join(timeout=10)
+    assert job_status(r, job)["chunks"] == 30
+    assert most <= 4, most  # the batch is capped by the backlog too
+    out = tmp_path / "o.jsonl"
+    collect(r, job, str(out))
+    assert out.read_bytes() == local_output(moderator, inp, tmp_path)

@@ -11,11 +11,12 @@ What ``--since OLD`` does
     added, entries whose severity, flags, pattern or scenes changed, and entries whose policy
     action rose in some scene. Three stages then decide each profile:
 
-    1. a prefilter on the received text (:class:`Prefilter`): a profile can only hit a changed
-       rule when, for some adjacent pair of characters of one of its matching forms, it holds
-       characters that normalize (folding, numerals, homophones) to that pair with only noise
-       or repeats between them; one regex scan for the rarer side of each chosen pair and a
-       short walk around each find, far cheaper than normalizing the text;
+    1. a prefilter on the received text (:class:`FormPrefilter`): a profile can only hit a
+       changed rule when it holds, for one of the rule's matching forms, characters that
+       normalize (folding, numerals, homophones) to the form's characters in order with only
+       noise or repeats between them; one regex scan for each form's rarest character (rarest
+       in a sample of the input when one is given) and a walk over the form around each find,
+       far cheaper than normalizing the text;
     2. an engine restricted to the changed rules (``Wordlist.filtered``, no detectors) plus a test
        for the matching form of every allow-list entry that was removed or narrowed;
     3. candidates are checked by the full current engine and by the full OLD engine (rebuilt from
@@ -253,8 +254,11 @@ def _literal(normalizer: Any, term: str) -> str:
     return _collapse(NOISE_RE.sub("", normalizer.fold(term)))[0]
 
 
-def build_plan(moderator: Any, old_wl: Any, since: str) -> DeltaPlan:
-    """Compare the old lists with the moderator's and build the cheapest exact plan."""
+def build_plan(moderator: Any, old_wl: Any, since: str, sample: str | None = None) -> DeltaPlan:
+    """Compare the old lists with the moderator's and build the cheapest exact plan.
+
+    ``sample``: some of the input's text; the prefilter anchors each form on the character
+    that is rarest there (without it, on jieba's character frequencies)."""
     from .engine import Moderator
 
     new_wl = moderator.wordlist
@@ -278,7 +282,7 @@ def build_plan(moderator: Any, old_wl: Any, since: str) -> DeltaPlan:
     if reason:
         return DeltaPlan(since, old, changed, removed_allow, "compare", reason)
     restricted = Moderator.from_wordlist(_restricted_wordlist(new_wl, changed), detectors=()) if changed else None
-    prefilter = trigger_regex(new_wl.filtered(changed), norm, removed_allow) if (changed or removed_allow) else None
+    prefilter = trigger_regex(new_wl.filtered(changed), norm, removed_allow, sample=sample) if (changed or removed_allow) else None
     if restricted is None and not removed_allow:
         prefilter = Prefilter(frozenset())  # nothing can have become stricter
     return DeltaPlan(since, old, changed, removed_allow, "delta", "", restricted, prefilter)
@@ -295,7 +299,7 @@ def _restricted_wordlist(wl: Any, rules: set[str]) -> Any:
 
 
 def plan_delta(moderator: Any, since: str, history: Path, wordlist_dir: Any = None,
-               log: Callable[[str], None] = print) -> DeltaPlan | None:
+               log: Callable[[str], None] = print, sample: str | None = None) -> DeltaPlan | None:
     """The plan for ``--since``; None (with a message) means: do a full rescan."""
     if since == moderator.version:
         log(f"rescan: the lists are still at {since}; nothing can have become stricter")
@@ -303,11 +307,12 @@ def plan_delta(moderator: Any, since: str, history: Path, wordlist_dir: Any = No
     if snap is None:
         log(f"rescan: no record of wordlist_version {since} in {history}; running a full rescan instead")
         return None
-    return plan_from_snapshot(moderator, snap, log)
+    return plan_from_snapshot(moderator, snap, log, sample)
 
 
-def plan_from_snapshot(moderator: Any, snap: dict[str, Any], log: Callable[[str], None] = print) -> DeltaPlan:
-    plan = build_plan(moderator, wordlist_from_snapshot(snap), snap["version"])
+def plan_from_snapshot(moderator: Any, snap: dict[str, Any], log: Callable[[str], None] = print,
+                       sample: str | None = None) -> DeltaPlan:
+    plan = build_plan(moderator, wordlist_from_snapshot(snap), snap["version"], sample)
     if plan.mode == "compare":
         log(f"rescan: {plan.reason}: every profile is checked with both versions (exact, but no faster than a full rescan)")
     else:
@@ -354,6 +359,7 @@ def chars_reaching(c: str, normalizer: Any, finv: dict[str, set[str]], hinv: dic
 # them); raw occurrences of the range that are not tags are mapped away first.
 TAG_BASE = 0x20000
 _EMPTY: frozenset = frozenset()
+NOISE_ONLY = re.compile(r"[\W_]*")
 
 
 class Prefilter:
@@ -519,7 +525,32 @@ def _pair_table(normalizer: Any, chosen: list[tuple[str, ...]], reach: Callable[
     return table, starts, ends, frozenset(singles), len(tags)
 
 
-def trigger_regex(changed_wl: Any, normalizer: Any, removed_allow: list[str], with_pairs: bool = True) -> Prefilter:
+_CHAR_FREQ: dict[str, int] | None = None
+
+
+def _char_freq() -> dict[str, int]:
+    """jieba's character frequencies, read once per process (about 0.3 s)."""
+    global _CHAR_FREQ
+    if _CHAR_FREQ is None:
+        from .normalize import _jieba_char_freq
+
+        _CHAR_FREQ = _jieba_char_freq()
+    return _CHAR_FREQ
+
+
+def input_sample(path: str | None, size: int = 1 << 20) -> str | None:
+    """Up to ``size`` bytes from the start of an input file as text (for choosing anchors)."""
+    if not path or path == "-":
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read(size).decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def trigger_regex(changed_wl: Any, normalizer: Any, removed_allow: list[str], with_pairs: Any = True,
+                  sample: str | None = None) -> Any:
     """A prefilter passed by every text in which a changed rule or a removed allow term can match.
 
     Every matching form (canon space) of a changed rule occurs in the text's ``canon``; so the
@@ -530,9 +561,8 @@ def trigger_regex(changed_wl: Any, normalizer: Any, removed_allow: list[str], wi
     from dataclasses import replace
 
     from .engine import compile_variants
-    from .normalize import _jieba_char_freq
 
-    freq = _jieba_char_freq()
+    freq = _char_freq()
     finv, hinv = _preimages(normalizer)
     forms: list[str] = compile_variants(replace(changed_wl, allow=()), normalizer)[0] if changed_wl.entries else []
     forms += [a.translate(normalizer.homophone_table) for a in removed_allow]
@@ -546,9 +576,18 @@ def trigger_regex(changed_wl: Any, normalizer: Any, removed_allow: list[str], wi
             cache[ch] = chars_reaching(ch, normalizer, finv, hinv)
         return cache[ch]
 
+    costs: dict[str, int] = {}
+    seen = Counter(sample) if sample else None
+
     def cost(ch: str) -> int:
-        # Latin letters and digits are common in profiles although rare in jieba's dictionary.
-        return sum(freq.get(x, 0) + (200_000 if x.isascii() else 0) for x in reach(ch)) + len(reach(ch)) + 1
+        if ch not in costs:
+            if seen is not None:
+                # How often the input spells it; jieba's frequency only breaks ties.
+                costs[ch] = sum(seen.get(x, 0) * 10_000_000 + freq.get(x, 0) for x in reach(ch)) + len(reach(ch)) + 1
+            else:
+                # Latin letters and digits are common in profiles although rare in jieba's dictionary.
+                costs[ch] = sum(freq.get(x, 0) + (200_000 if x.isascii() else 0) for x in reach(ch)) + len(reach(ch)) + 1
+        return costs[ch]
 
     def keys(f: str) -> set[tuple[str, ...]]:
         if not with_pairs or len(f) == 1:
@@ -576,5 +615,116 @@ def trigger_regex(changed_wl: Any, normalizer: Any, removed_allow: list[str], wi
         first |= min((reach(c) for c in k), key=lambda r: sum(freq.get(x, 0) for x in r) + len(r))
     if not with_pairs:
         return Prefilter(frozenset(first))
-    table, starts, ends, singles, n_tags = _pair_table(normalizer, chosen, reach)
-    return Prefilter(frozenset(first), table, starts, ends, singles, n_tags)
+    if with_pairs == "pairs":  # the older, weaker filter (kept for comparison)
+        table, starts, ends, singles, n_tags = _pair_table(normalizer, chosen, reach)
+        return Prefilter(frozenset(first), table, starts, ends, singles, n_tags)
+    return FormPrefilter(forms, reach, cost, normalizer)
+
+
+class FormPrefilter:
+    """Cheap test on the received text: False means no changed rule can match it.
+
+    Each matching form (canon space) of a changed rule gets an *anchor*: its character whose
+    spellings are rarest. One regex scan finds every received character that can spell an
+    anchor; around each find the whole form is walked, left and right, over the received text:
+    each next form character must be spelled by the next kept character, with only noise
+    (characters that fold to non-word characters) or repeats (characters spelling the form
+    character just matched) between. That is what an occurrence of the form in ``canon`` needs
+    (canon = fold, drop noise, collapse repeats, homophones), so every text a changed rule can
+    match passes; a character whose folding is not one character (none today) passes too.
+
+    Pairs of characters (:class:`Prefilter`) let through every text with a common pair such as
+    天好 (a split-character variant of 番号 holds it); whole forms seldom occur by chance.
+    """
+
+    def __init__(self, forms: list[str], reach: Callable[[str], set[str]], cost: Callable[[str], int], normalizer: Any):
+        cls: dict[str, set[str]] = {}
+        for f in forms:
+            for c in f:
+                for x in reach(c):
+                    cls.setdefault(x, set()).add(c)
+        self.cls = {x: frozenset(v) for x, v in cls.items()}
+        anchors: dict[str, list[tuple[str, int]]] = {}
+        self.singles: set[str] = set()
+        for f in forms:
+            k = min(range(len(f)), key=lambda i: cost(f[i]))
+            for x in reach(f[k]):
+                if len(f) == 1:
+                    self.singles.add(x)
+                anchors.setdefault(x, []).append((f, k))
+        self.anchors = {x: tuple(v) for x, v in anchors.items()}
+        # Noise is decided on the folded character; these differ from ``not ch.isalnum()``.
+        self.noisy: dict[str, bool] = {}
+        self.wild: set[str] = set()
+        for cp, folded in normalizer.fold_table.items():
+            ch = chr(cp)
+            if not isinstance(folded, str) or len(folded) != 1:
+                if folded and NOISE_ONLY.fullmatch(folded) is None:
+                    self.wild.add(ch)  # may spell anything: always a candidate
+                else:
+                    self.noisy[ch] = True
+                continue
+            raw_noise = not ch.isalnum()
+            fold_noise = not folded.isalnum()
+            if raw_noise != fold_noise:
+                self.noisy[ch] = fold_noise
+        self.first = frozenset(self.anchors) | frozenset(self.wild)
+        self.rare_rx = _char_class_regex(self.first)
+
+    def search(self, text: str) -> bool:
+        anchors, singles, wild = self.anchors, self.singles, self.wild
+        for mt in self.rare_rx.finditer(text):
+            i = mt.start()
+            ch = text[i]
+            if ch in singles or ch in wild:
+                return True
+            for form, k in anchors.get(ch, ()):
+                if self._right(text, i, form, k) and self._left(text, i, form, k):
+                    return True
+        return False
+
+    def _right(self, text: str, i: int, form: str, k: int) -> bool:
+        last = len(form) - 1
+        if k == last:
+            return True
+        cls, noisy, wild = self.cls, self.noisy, self.wild
+        n = len(text)
+        j = i + 1
+        while j < n:
+            d = text[j]
+            cs = cls.get(d)
+            if cs is not None:
+                if form[k + 1] in cs:
+                    k += 1
+                    if k == last:
+                        return True
+                elif form[k] not in cs:  # neither the next character nor a repeat
+                    return False
+            elif d in wild:
+                return True
+            elif not noisy.get(d, not d.isalnum()):
+                return False
+            j += 1
+        return False
+
+    def _left(self, text: str, i: int, form: str, k: int) -> bool:
+        if k == 0:
+            return True
+        cls, noisy, wild = self.cls, self.noisy, self.wild
+        j = i - 1
+        while j >= 0:
+            d = text[j]
+            cs = cls.get(d)
+            if cs is not None:
+                if form[k - 1] in cs:
+                    k -= 1
+                    if k == 0:
+                        return True
+                elif form[k] not in cs:
+                    return False
+            elif d in wild:
+                return True
+            elif not noisy.get(d, not d.isalnum()):
+                return False
+            j -= 1
+        return False

@@ -41,6 +41,7 @@ from .rescan import (
     RecordChecker,
     ROW_ERROR_KEY,
     RescanError,
+    _csv_row_to_record,
     build_moderator,
     detect_format,
     iter_csv_chunks,
@@ -102,9 +103,12 @@ def _record_lines(path: str | None, fmt: str, chunk_lines: int) -> Iterator[tupl
         try:
             for c in iter_csv_chunks(f, 0, chunk_lines):
                 lines = []
-                for item in c.payload:
+                header, rows = c.payload
+                for item in rows:
+                    if isinstance(item, list):
+                        item = _csv_row_to_record(header, item)
                     if isinstance(item, str):  # BadRow: keep it an error line for the worker
-                        lines.append(orjson.dumps({ROW_ERROR_KEY: str(item)}))
+                        lines.append(orjson.dumps({ROW_ERROR_KEY: str(item), "id": getattr(item, "rid", None)}))
                     else:
                         lines.append(orjson.dumps(item))
                 yield c.first_line, b"\n".join(lines)
@@ -132,8 +136,13 @@ def _record_lines(path: str | None, fmt: str, chunk_lines: int) -> Iterator[tupl
 
 
 def enqueue(r, path: str, fmt: str, scene: str, version: str, chunk_lines: int = 1000,
-            snapshot: dict[str, Any] | None = None, since: str | None = None, job: str | None = None) -> str:
-    """Put a file's records on the stream as chunks of one new job; return the job id."""
+            snapshot: dict[str, Any] | None = None, since: str | None = None, job: str | None = None,
+            max_backlog: int = 0, log: Callable[[str], None] | None = None) -> str:
+    """Put a file's records on the stream as chunks of one new job; return the job id.
+
+    ``max_backlog``: when the stream holds that many chunks not yet done (of any job), wait for
+    the workers before adding more, so that Redis holds a bounded part of the input, not all
+    of it (0: no limit)."""
     if path != "-" and not os.path.isfile(path):
         raise RescanError(f"cannot read {path}: no such file")
     job = job or uuid.uuid4().hex[:12]
@@ -150,15 +159,37 @@ def enqueue(r, path: str, fmt: str, scene: str, version: str, chunk_lines: int =
     seq = 0
     records = 0
     pipe = r.pipeline(transaction=False)
+    batch = max(1, min(50, max_backlog // 2)) if max_backlog else 50
+    told = False
     for first_line, data in _record_lines(path, fmt, chunk_lines):
         pipe.xadd(STREAM, {"job": job, "seq": seq, "first_line": first_line, "data": data})
         seq += 1
         records += data.count(b"\n") + 1
-        if seq % 50 == 0:
+        if seq % batch == 0:
+            if max_backlog:  # room for this batch first
+                while r.xlen(STREAM) + batch > max_backlog:
+                    if not told and log is not None:
+                        log(f"rescan: {max_backlog} chunks wait for workers; queuing the rest as they are done "
+                            "(`moderation worker --redis URL` consumes them)")
+                        told = True
+                    time.sleep(0.2)
             pipe.execute()
     pipe.hset(key, mapping={"state": "queued", "chunks": seq, "records": records})
     pipe.execute()
+    done = r.hget(f"{key}:stats", "chunks_done")
+    if done is not None and int(done) >= seq:  # the workers finished before "chunks" was set
+        _mark_done(r, job)
     return job
+
+
+def _mark_done(r, job: str) -> None:
+    key = job_key(job)
+    r.hsetnx(key, "finished", f"{time.time():.3f}")
+    r.hset(key, "state", "done")
+    for suffix in ("", ":results", ":stats"):
+        r.expire(key + suffix, RESULT_TTL_S)
+    # The job index forgets jobs whose keys have expired.
+    r.zremrangebyscore(JOBS, "-inf", time.time() - RESULT_TTL_S - 86400)
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,7 +296,7 @@ class WorkerLoop:
         self.checkers: dict[str, RecordChecker | None] = {}
         self.processed = 0
 
-    def _checker(self, job: str) -> RecordChecker | None:
+    def _checker(self, job: str, sample: bytes | None = None) -> RecordChecker | None:
         if job in self.checkers:
             return self.checkers[job]
         key = job_key(job)
@@ -282,7 +313,8 @@ class WorkerLoop:
             if meta[2]:
                 from .rescan_delta import plan_from_snapshot
 
-                delta = plan_from_snapshot(self.moderator, orjson.loads(meta[2]), self.log)
+                delta = plan_from_snapshot(self.moderator, orjson.loads(meta[2]), self.log,
+                                           sample.decode("utf-8", "replace") if sample else None)
             checker = RecordChecker(self.moderator, scene, delta=delta)
         self.checkers[job] = checker
         return checker
@@ -308,7 +340,7 @@ class WorkerLoop:
     def process(self, eid: bytes, fields: dict) -> bool:
         job = fields[b"job"].decode()
         seq = int(fields[b"seq"])
-        checker = self._checker(job)
+        checker = self._checker(job, fields.get(b"data"))
         if checker is None:
             return False  # left pending; a worker with the right lists claims it after the timeout
         res = checker.run_chunk("jsonl", fields[b"data"], int(fields.get(b"first_line", b"1")))
@@ -324,10 +356,7 @@ class WorkerLoop:
         pipe.hget(f"{key}:stats", "chunks_done")
         _, _, chunks, done = pipe.execute()
         if chunks is not None and done is not None and int(done) >= int(chunks):
-            self.r.hsetnx(key, "finished", f"{time.time():.3f}")
-            self.r.hset(key, "state", "done")
-            for suffix in ("", ":results", ":stats"):
-                self.r.expire(key + suffix, RESULT_TTL_S)
+            _mark_done(self.r, job)
         self.processed += 1
         return True
 
@@ -393,6 +422,11 @@ def run_worker_cli(args: argparse.Namespace, log: Callable[[str], None]) -> int:
 
     ctx = mp.get_context("fork")
     r.close()
+    RecordChecker(moderator).warm()  # what the engine builds on first use, built once and shared
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
     def child(i: int) -> None:
         _die_with_parent()
@@ -474,8 +508,12 @@ def _run_cli(args: argparse.Namespace, log: Callable[[str], None]) -> int:
         snapshot = load_snapshot(args.since, history_dir(getattr(args, "wordlists", None), args.history_dir))
         if snapshot is None:
             log(f"rescan: no record of wordlist_version {args.since}; the job is a full rescan")
-    job = enqueue(r, args.enqueue, fmt, args.scene, moderator.version, args.chunk_lines, snapshot, args.since)
-    print(job, flush=True)
+    if args.enqueue != "-" and not os.path.isfile(args.enqueue):
+        raise RescanError(f"cannot read {args.enqueue}: no such file")
+    job = uuid.uuid4().hex[:12]
+    print(job, flush=True)  # now: with a backlog limit, queuing lasts as long as the workers take
+    enqueue(r, args.enqueue, fmt, args.scene, moderator.version, args.chunk_lines, snapshot, args.since,
+            job=job, max_backlog=args.max_queued, log=log)
     st = job_status(r, job)
     log(f"rescan: job {job}: {st['chunks']} chunk(s), {st['records']:,} records queued; "
         f"`moderation rescan --redis URL --status {job}` shows progress")
