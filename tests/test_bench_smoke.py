@@ -119,10 +119,132 @@ def test_results_block_keeps_other_sections(tmp_path):
     assert "## HTTP\n\nhttp figures" in text and "## Rescan\n\nrescan figures" in text
 
 
-def _whole_edges(text):
-    from moderation import engine
+HTTP_AND_RESCAN = """# Benchmark results
 
-    return engine._token_edges(text)
+## HTTP
+
+Measured by `benchmarks/http_bench.py`.
+
+### 2026-11-23 10:16 UTC
+
+| target | requests/s | p50 ms | p99 ms | errors |
+| --- | ---: | ---: | ---: | ---: |
+| empty FastAPI POST (reference) | 9,000 | 3.36 | 13.53 | 0 |
+| `POST /v1/moderate` | 7,000 | 4.08 | 15.86 | 0 |
+
+`/v1/moderate` at **78%** of the reference's requests/s; batch **20,000 texts/s** (target ≥ 50,000).
+
+### 2026-11-23 10:24 UTC
+
+| target | requests/s | p50 ms | p99 ms | errors |
+| --- | ---: | ---: | ---: | ---: |
+| empty FastAPI POST (reference) | 8,000 | 3.17 | 12.51 | 0 |
+| `POST /v1/moderate` | 6,800 | 4.15 | 17.35 | 0 |
+| `POST /v1/moderate/batch` (1,000 texts, 4 connections) | 19.5 | 167.3 | 352.3 | 0 |
+
+`/v1/moderate` at **85%** of the reference's requests/s; batch **19,480 texts/s** (target ≥ 50,000).
+
+Notes after the runs.
+
+## Rescan
+
+### 2026-11-23 10:13 UTC: 200,000 profiles, 2 workers
+
+| run | profiles/s (wall) | seconds | CPU seconds | flagged | notes |
+| --- | ---: | ---: | ---: | ---: | --- |
+| full rescan | 9,687 | 20.6 | 26.1 | 3,278 | engine setup 0.1 s |
+| delta rescan (`--since`) | 196,772 | 1.0 | 2.3 | 169 newly | setup 0.4 s |
+
+- delta speed-up over full: **20.3x** wall-clock (scan)
+"""
+
+
+def test_other_results_reads_the_latest_http_and_rescan_runs():
+    got = run.other_results(HTTP_AND_RESCAN)
+    assert got["http"] == {"when": "2026-11-23 10:24 UTC", "rps": 6800, "ref_rps": 8000, "p99_ms": 17.35,
+                           "batch_texts_s": 19480}
+    assert got["rescan"] == {"when": "2026-11-23 10:13 UTC: 200,000 profiles, 2 workers", "full_s": 9687,
+                             "delta_speedup": 20.3}
+    assert run.other_results("# Benchmark results\n") == {}
+
+
+def _fake_datasets(root):
+    ds = root / "datasets"
+    (ds / "lexicon_houbb_tags").mkdir(parents=True)
+    (ds / "lexicon_houbb_tags" / "sensitive_word_tags.txt").write_text(
+        "冰毒出售 1\n约炮网 2\n赌球平台 3\n加我微信 4\n火锅店 4\n", encoding="utf-8")
+    voc = ds / "lexicon_konsheng" / "Vocabulary"
+    voc.mkdir(parents=True)
+    (voc / "色情词库.txt").write_text("裸聊室\n约炮\n", encoding="utf-8")
+    return ds
+
+
+def test_harness_runs_on_a_tiny_corpus_and_writes_the_tables(tmp_path, capsys):
+    """`run.main` end to end (in-process parts) on 300 messages; their sections are kept."""
+    results = tmp_path / "RESULTS.md"
+    results.write_text(HTTP_AND_RESCAN, encoding="utf-8")
+    readme = tmp_path / "README.md"
+    readme.write_text("# moderation\n\n## Library\n\ntext\n", encoding="utf-8")
+    args = ["--datasets", str(_fake_datasets(tmp_path)), "--messages", "300", "--long-chars", "6400",
+            "--ours", str(FIXTURE), "--workdir", str(tmp_path / "out"), "--json", str(tmp_path / "b.json"),
+            "--output", str(results), "--readme", str(readme), "--no-subprocess", "--peer-budget", "0.5"]
+    assert run.main(args) == 0
+    assert run.main(args) == 0  # a second run replaces the block, nothing else
+    text = results.read_text(encoding="utf-8")
+    assert text.count(run.BEGIN) == 1 and text.count(run.END) == 1
+    assert text.startswith(run.BEGIN + "\n# Benchmark results")
+    block = text.split(run.END)[0]
+    # http_bench.py and rescan_bench.py find their sections by these strings: never in our block.
+    assert "## HTTP" not in block and "## Rescan" not in block
+    assert HTTP_AND_RESCAN.split("# Benchmark results\n", 1)[1] in text
+    for heading in ("## Summary", "## Engine", "### Headline", "### Matcher backends inside `Moderator`",
+                    "### Throughput: ours list", "### Throughput: lexicons list",
+                    "#### Where the time goes: lexicons list", "### Findings"):
+        assert f"\n{heading}\n" in block, heading
+    assert "| `POST /v1/moderate`, 2 workers | 6,800 req/s = 85 % of an empty FastAPI POST, p99 17.4 ms" in block
+    assert "| `moderation rescan`, full | 9,687 profiles/s" in block
+    from moderation import matcher
+
+    for b in matcher.BACKENDS:
+        assert f"| `{b}`" in block
+    for name in ("ahocorasick-rs (bare scan)", "pyahocorasick (bare scan)", "flashtext", "regex alternation (re)",
+                 "dict-trie DFA (pure Python)", "plain pipeline (NFKC + OpenCC + pyahocorasick)"):
+        assert f"| {name} | " in block, name
+    assert "Is the cost linear in length?" in block and "| ns / char, 100 chars | ns / char, 1,600 chars |" in block
+    headline = block.split("### Headline", 1)[1]
+    assert "| ours | " in headline and "| lexicons | 7 | " in headline
+    assert f"| {run.CUT_NAME} | 7 | **" in headline
+    md = readme.read_text(encoding="utf-8")
+    assert md.count("## Benchmarks") == 1 and md.startswith("# moderation\n\n## Library\n\ntext\n")
+    assert "| one core, short dating messages | our lists (" in md and "| `Moderator.check`, messages/s | **" in md
+    assert "Latest service figures: `POST /v1/moderate` 6,800 requests/s (85 % of an empty FastAPI POST)" in md
+    out = capsys.readouterr().out
+    assert "check / plain pipeline" in out and "load before start" in out
+    # --from-json renders an earlier run's figures again without measuring.
+    assert run.main(["--from-json", str(tmp_path / "b.json"), "--output", str(results), "--readme", str(readme)]) == 0
+    assert results.read_text(encoding="utf-8") == text and readme.read_text(encoding="utf-8") == md
+
+
+def test_startup_and_scan_subprocesses(tmp_path):
+    """The subprocess measurements, once each, on the test fixture's lists."""
+    su = run.startup_series(FIXTURE, warm_runs=1, busy=20)
+    for k in ("cold", "warm"):
+        assert su[k]["entries"] == len(load_wordlist(FIXTURE).entries)
+        assert su[k]["ready_s"] > 0 and su[k]["rss_busy_mb"] > 10
+    c = corpus.messages(60, seed=3)
+    sc = run.scan_e2e(FIXTURE, c, tmp_path)
+    assert sc["lines"] == 60 and sc["errors"] == 0 and sc["msgs_s"] > 0
+
+
+def _whole_edges(text):
+    # The reference: jieba itself (HMM off) on the whole text.
+    import jieba
+
+    starts, ends = set(), set()
+    for _, s, e in jieba.tokenize(text, HMM=False):
+        starts.add(s)
+        ends.add(e)
+    return starts, ends
 
 
 EDGE_TEXTS = st.text(
