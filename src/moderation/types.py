@@ -17,6 +17,7 @@ PATTERN_CATEGORY = {
     "part_time_job": "fraud",
     "phishing": "fraud",
     "romance_lure": "fraud",
+    "gambling": "illegal",
 }
 DECISION_RANK = {"pass": 0, "review": 1, "block": 2}
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2}
@@ -125,3 +126,29 @@ def make_verdict(
 
 
 _new = object.__new__
+
+
+_HIT_SETTERS = tuple(
+    getattr(Hit, name).__set__
+    for name in ("start", "end", "text", "category", "rule", "severity", "pattern", "via", "detail", "context")
+)
+
+
+def make_hit(
+    start: int, end: int, text: str, category: str, rule: str, severity: str,
+    pattern: str | None, via: tuple[str, ...], detail: str | None, context: tuple[str, ...] = (),
+) -> Hit:
+    """``Hit(...)`` without the generated __init__'s cost (the engine builds one per list hit)."""
+    h = _new(Hit)
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9 = _HIT_SETTERS
+    s0(h, start)
+    s1(h, end)
+    s2(h, text)
+    s3(h, category)
+    s4(h, rule)
+    s5(h, severity)
+    s6(h, pattern)
+    s7(h, via)
+    s8(h, detail)
+    s9(h, context)
+    return h
