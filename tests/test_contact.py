@@ -210,6 +210,111 @@ def test_hits_do_not_overlap():
     assert [h.rule for h in got] == ["contact.email", "contact.qq"]
 
 
+# -- obfuscated domains and ids seen in ad spam ---------------------------------------------------
+
+# (text, expected span text, rule)
+DISGUISED = [
+    # A homophone or look-alike of 点 for the dot.
+    ("认准 ab735典top", "ab735典top", "contact.url"),
+    ("yx50典me，可玩", "yx50典me", "contact.url"),
+    ("网址qq12電com", "qq12電com", "contact.url"),
+    ("入口 k9m钿cc", "k9m钿cc", "contact.url"),
+    ("搜一下 hao123甸vip", "hao123甸vip", "contact.url"),
+    # A colon or spaces for the dot before a known TLD.
+    ("认准：y27tb:top", "y27tb:top", "contact.url"),
+    ("进268883.   com看看", "268883.   com", "contact.url"),
+    ("地址 ab12 .  top", "ab12 .  top", "contact.url"),
+    ("导航 ab12·cc", "ab12·cc", "contact.url"),
+    # Combining marks between the characters.
+    ("给你一个a\u036b7\u036b7\u036b5\u036b.\u036bt\u036bo\u036bp家", "a\u036b7\u036b7\u036b5\u036b.\u036bt\u036bo\u036bp", "contact.url"),
+    ("网址 x\u03327\u03328\u0332.\u0332c\u0332c\u0332", "x\u03327\u03328\u0332.\u0332c\u0332c\u0332", "contact.url"),
+    # Keycap digits inside a domain or a number.
+    ("浏览器5\ufe0f\u20e36\ufe0f\u20e35\ufe0f\u20e33\ufe0f\u20e38\ufe0f\u20e3.top", "5\ufe0f\u20e36\ufe0f\u20e35\ufe0f\u20e33\ufe0f\u20e38\ufe0f\u20e3.top", "contact.url"),
+    ("电话1\ufe0f\u20e33\ufe0f\u20e38\ufe0f\u20e312345678", "1\ufe0f\u20e33\ufe0f\u20e38\ufe0f\u20e312345678", "contact.phone.cn_mobile"),
+    ("微信：a\u200bb\u200bc\u200b1\u200b2\u200b3\u200b4\u200b5", "微信：a\u200bb\u200bc\u200b1\u200b2\u200b3\u200b4\u200b5", "contact.wechat"),
+    # Han-character labels.
+    ("爆哥.cc", "爆哥.cc", "contact.url"),
+    ("地址：哈皇.cc", "哈皇.cc", "contact.url"),
+    ("🔗：钰蛇.top多多", "钰蛇.top", "contact.url"),
+    # TLDs and channel names of spam: .pw, .sbs, .one; 裙 for 群; the penguin for QQ; 微我.
+    ("浏览器搜5531.pw", "5531.pw", "contact.url"),
+    ("注册网址：473w.sbs", "473w.sbs", "contact.url"),
+    ("入口 yhf70.one", "yhf70.one", "contact.url"),
+    ("Q裙：216971908", "Q裙：216971908", "contact.qq"),
+    ("🐧群号：599718184", "🐧群号：599718184", "contact.qq"),
+    ("感兴趣微我dwf1996125", "微我dwf1996125", "contact.wechat"),
+    ("需要资料加我微ldiljw88", "微ldiljw88", "contact.wechat"),
+    # A plus (or 加) right before an id of letters and digits.
+    ("有兴趣可以➕xhj558200", "➕xhj558200", "contact.add_me"),
+    ("交个朋友 +sure333444", "+sure333444", "contact.add_me"),
+    ("有意加abc12345", "加abc12345", "contact.add_me"),
+    ("需要的+我威yy146yy258", "威yy146yy258", "contact.wechat"),
+    ("联系方式：abc12345", "联系方式：abc12345", "contact.add_me"),
+]
+
+
+@pytest.mark.parametrize("text,span,rule", DISGUISED, ids=[d[0] for d in DISGUISED])
+def test_disguised_domains_and_ids(text, span, rule):
+    got = hits(text)
+    assert [(h.text, h.rule) for h in got] == [(span, rule)]
+
+
+# Look like the above, but are times, decimals, versions, file names and ordinary sentences.
+NOT_DISGUISED = [
+    "下午3:30见",
+    "比分2:1，太刺激了",
+    "时间 12:30:45",
+    "我们约在10点，top餐厅见",
+    "晚上8点com个饭局吧",  # digits too few for a label
+    "1.5米的床",
+    "价格1.5元",
+    "体重52.5公斤",
+    "版本号v1.2.3",
+    "升级到2.0.1版本",
+    "文件名是photo.jpg",
+    "报告.pdf发你了",
+    "学习.net开发很有意思",
+    "I love you.  Me too",
+    "The end.  Com on",
+    "Re:me",
+    "note: com",
+    "我买了点com的股票",
+    "到了3点com",
+    "我在电商店top榜上",
+    "这家店cc很好吃",
+    "你好.me",
+    "约翰·cc是我朋友",
+    "迈克尔·乔丹",
+    "C++11标准",
+    "A+B=C",
+    "涨粉+10000",
+    "参加abc2023比赛",
+    "更加abc123",
+    "稍微我abc123",
+    "王者荣耀+v1.2.3",
+    "我点了一份外卖",
+    "明天点名，别迟到",
+    "地铁站:top出口",
+    "5G电tv",
+    "微博abc12345",
+    "稍微abc123",
+    "微商货源",
+    "套餐加gps123模块",
+    "电脑加rtx4090显卡",
+    "我威武霸气abc123",
+    "联系方式：本人微信",
+]
+
+
+@pytest.mark.parametrize("text", NOT_DISGUISED)
+def test_not_disguised(text):
+    assert hits(text) == []
+
+
+def test_disguise_tables_are_balanced():
+    assert len(NOT_DISGUISED) >= len(DISGUISED)
+
+
 @pytest.fixture(scope="module")
 def moderator():
     return Moderator()

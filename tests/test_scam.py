@@ -179,6 +179,117 @@ def test_evaluate_pools_groups():
     assert evaluate(group_cues(cues)) == []
 
 
+# -- gambling (category illegal) ---------------------------------------------------------------
+
+# (text, rule, cue words the detail must name)
+GAMBLING_POSITIVES = [
+    ("百家乐真人荷官在线，首充100送100，加我", "scam.gambling.game_lure", ("百家乐",)),
+    ("彩票内部计划，每期必中，加微信abc12345", "scam.gambling.lottery_win", ("彩票", "必中")),
+    ("时时彩稳赢计划，私我带你上岸", "scam.gambling.game_lure", ("时彩", "带你")),  # repeats are collapsed
+    ("足球红单推荐，每天稳定收米，感兴趣的私我", "scam.gambling.tips", ("足球", "红单")),
+    ("德州扑克1毛一分，玩的加我", "scam.gambling.stakes", ("德州扑克", "1毛一分")),
+    ("澳门葡京线上平台，注册就送88彩金", "scam.gambling.bonus", ("彩金",)),
+    ("新开棋牌室，首存送50%，联系我", "scam.gambling.game_lure", ("棋牌室", "首存")),
+    ("牛牛金花上下分，存100送100", "scam.gambling.game_lure", ("上下分",)),
+    ("六合彩特码资料，精准一码，加我领取", "scam.gambling.game_lure", ("六合彩",)),
+    ("加拿大28带单，稳赢不输，私聊", "scam.gambling.game_lure", ("加拿大28", "私聊")),
+    ("体育投注返水高达1.5%，网址 ab12.top", "scam.gambling.bet_lure", ("投注", "返水")),
+    ("棋牌室一块一分，有意加我", "scam.gambling.game_lure", ("棋牌室",)),
+    ("玩彩票的来，充值送彩金", "scam.gambling.bonus", ("彩票", "彩金")),
+    ("麻将上下分，靠谱老台子，私我", "scam.gambling.game_lure", ("上下分",)),
+    ("赛事分析，红单推荐，加微信看方案", "scam.gambling.tips", ("赛事", "红单", "contact")),
+    ("菠菜平台新人存100送100", "scam.gambling.game_lure", ("菠菜平台", "存100送")),
+    ("澳门新葡京官网开户，注册送体验金", "scam.gambling.bonus", ("体验金",)),
+    ("真人视讯电子游艺，充值就送，加我", "scam.gambling.game_lure", ("真人视讯",)),
+    ("双色球精准预测，包中，联系电话13812345678", "scam.gambling.lottery_win", ("双色球",)),
+    ("新人100送100认准 y27tb:top", "scam.gambling.new_user_bonus", ("新人", "100送100")),
+    ("新人100+100，链接 ab12c.top", "scam.gambling.new_user_bonus", ("新人", "100100")),
+    ("川麻血战，一块的底八倍，有意加我", "scam.gambling.stakes", ("川麻", "一块的底")),
+    ("我有麻将群，1分1米，加我", "scam.gambling.stakes", ("麻将", "1分1米")),
+    ("两肖四码，需要的私我", "scam.gambling.game_lure", ("两肖",)),
+    ("恭喜您获得彩金，现在登录网址领取", "scam.gambling.bonus_contact", ("彩金", "网址")),
+    ("澳门线上娱乐平台，稳赢不输，私我", "scam.gambling.game_lure", ("线上娱乐",)),
+    ("棋牌游戏，1猫1芬，1筷1芬都有", "scam.gambling.game_lure", ("棋牌游戏", "1猫1芬")),
+    ("有台子，新手必红，需要的私我", "scam.gambling.bet_lure", ("台子", "必红")),
+    ("稳定老台，资金安全，欢迎咨询", "scam.gambling.bet_lure", ("老台", "资金安全")),
+    ("注册开户就送，首充必红", "scam.gambling.bonus_contact", ("开户就送",)),
+    ("每期都中，想跟的加我", "scam.gambling.win_call", ("每期都中",)),
+]
+
+
+@pytest.mark.parametrize("text,rule,cues", GAMBLING_POSITIVES, ids=[p[0] for p in GAMBLING_POSITIVES])
+def test_gambling_positives(text, rule, cues):
+    got = {h.rule: h for h in hits(text)}
+    assert rule in got, sorted(got)
+    h = got[rule]
+    assert h.pattern == "gambling" and h.category == "illegal"
+    for c in cues:
+        assert c in h.detail, h.detail
+    assert h.text in text and len(h.text) >= 4
+
+
+GAMBLING_NEGATIVES = [
+    "买了张彩票没中",
+    "周末和朋友打麻将",
+    "远离赌博，珍爱生命",
+    "网赌害人，大家千万别碰",
+    "网上赌博是违法的，遇到请举报",
+    "十赌九输，劝你早点戒了",
+    "昨晚看足球比赛，太精彩了，下次一起看吗",
+    "我爸喜欢买双色球，每期都买两注",
+    "今晚欧冠决赛，你支持哪个队？私我聊",
+    "我们去澳门旅游，住在威尼斯人酒店，有一起的私我",
+    "澳门的葡京酒店很有名，我去拍过照",
+    "德州扑克是一种很考验心理的游戏，想学的找我",
+    "本人不抽烟不喝酒不赌博，加我微信abc12345",
+    "我从不玩彩票，也不打牌，加我微信abc12345",
+    "银行开户需要带身份证，有问题联系我",
+    "这个游戏充值100送100钻石，加我",
+    "我们队稳赢，今晚足球赛一起看吗",
+    "体彩中心提醒：理性购彩，量力而行",
+    "春节回家和亲戚斗地主输了五十块",
+    "3D打印很有意思，加我一起交流",
+    "彩票站老板说要理性投注",
+    "手机营业厅新用户充100送100话费，详询10086",
+    "欢乐斗地主上分技巧，想学的加我",
+    "王者荣耀带你上分，加我",
+    "买彩票不可能每期必中，别信",
+    "彩票中奖率很低，大家理性",
+    "麻将馆周末人很多，带你去玩",
+    "周末麻将、斗地主、跑得快都会一点，喜欢的加我",
+    "18k彩金项链，官网正品，联系客服",
+    "考了90分100块奖励",
+    "篮球教练一对一带你，加我",
+    "最近总接到骚扰电话，都是澳门赌场的广告",
+    "下注前想清楚，赌场永远是赢家",
+    "逢考必中，快来拜一拜",
+    "我家有个台子，需要的找我",
+    "这个台词太老台了",
+    "我朋友在网赌平台输了很多钱",
+    "澳门赌场是娱乐场所，我们只是去参观",
+]
+
+
+@pytest.mark.parametrize("text", GAMBLING_NEGATIVES)
+def test_gambling_negatives(text):
+    assert [h for h in hits(text) if h.pattern == "gambling"] == []
+
+
+def test_enough_gambling_cases():
+    assert len(GAMBLING_POSITIVES) >= 15 and len(GAMBLING_NEGATIVES) >= 15
+
+
+def test_gambling_words_alone_never_fire():
+    for group in ("gamble", "gamble_talk", "lottery", "cards", "sport", "macau", "bonus", "lure_g", "win", "tip"):
+        for w in CUES[group]:
+            assert [h for h in hits(w) if h.pattern == "gambling"] == [], w
+
+
+def test_gambling_is_illegal():
+    assert PATTERN_CATEGORY["gambling"] == "illegal"
+    assert "gambling" in SCAM_PATTERNS
+
+
 @pytest.fixture(scope="module")
 def moderator():
     return Moderator()
@@ -195,6 +306,16 @@ def test_through_moderator_escort_is_porn(moderator):
     v = moderator.check("学生妹上门服务，包夜1500", scene="chat")
     h = [x for x in v.hits if x.rule == "scam.escort.service"][0]
     assert h.category == "porn" and h.pattern == "escort"
+    assert v.decision == "block"
+
+
+def test_through_moderator_gambling_by_scene(moderator):
+    text = "德州扑克1毛一分，玩的加我"  # medium: held in chat, refused in a profile or a post
+    for scene, decision in (("profile", "block"), ("post", "block"), ("chat", "review")):
+        v = moderator.check(text, scene=scene)
+        assert v.decision == decision, (scene, v.decision)
+        assert "gambling" in v.patterns and "illegal" in v.categories
+    v = moderator.check("百家乐真人荷官在线，首充100送100，加我", scene="chat")  # high
     assert v.decision == "block"
 
 

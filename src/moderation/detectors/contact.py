@@ -5,6 +5,12 @@ received offsets. Folding already turned full-width, circled and look-alike char
 ASCII and Chinese numerals inside number runs into digits; separators (spaces, dashes, dots,
 ❤, 、 …) are still there and are handled here.
 
+Spam disguises domains: a homophone of 点 for the dot (xx典top), a colon or spaces (y27tb:top,
+268883.   com), Han-character labels (爆哥.cc), combining marks or keycaps between the characters
+(a\u036b7\u036b.\u036bt…, 5\ufe0f\u20e3). Marks are skipped by finding in a copy without them and
+mapping the spans back; the disguised dots are accepted only before a TLD that is no word and
+after a label that looks like one (a digit in it), so times, decimals and versions stay out.
+
 The finder works on any folded string (``find_contacts``) so the conversation detector can run
 it on the joined tails of several messages of one sender.
 """
@@ -40,13 +46,21 @@ _GROUP_RE = re.compile(rf"[{_D}]+")
 # Two cheap tests on the common clean text before any finder runs: five digits close together,
 # or one of the trigger strings below (one Aho–Corasick pass).
 _DIGITS_RE = re.compile(rf"[{_D}](?:{_SEP}{{0,3}}[{_D}]){{4}}")
+# Characters read "dian" or drawn like 点 that ad spam writes for the dot of a domain (xx典top).
+_DOT_SOUND = "典電电店垫殿淀甸钿佃奠靛滇巅颠踮惦"
+
 _TRIGGERS = (
     "vx wx qq tg telegram line we whats ws t.me http hxxp www dot (at) [at] @ ＠ ✈ 微 威 薇 维 唯 徽 "
     "绿泡 绿色 扣扣 抠抠 蔻蔻 叩叩 寇寇 口口 企鹅 球球 丘丘 秋秋 飞机 电报 主页 签名 个签 简介 资料 置顶 "
-    "头像 联系方式 加我 加一下 加个好友 加好友 联系我 私我 找我 賴 赖 瓦次 扣"
+    "头像 联系方式 加我 加一下 加个好友 加好友 联系我 私我 找我 賴 赖 瓦次 扣 🐧"
 ).split() + [a + b for a in "vqw" for b in ":：=❤♥💕信芯号群 *.-_~、"] + [
     a + b for a in "加+➕私添的我" for b in "vq"
-] + [a + b for a in ".。点" for b in "abcdefghijklmnopqrstuvwxyz"]
+] + [a + b for a in ".。点:：·" + _DOT_SOUND for b in "abcdefghijklmnopqrstuvwxyz"] + [
+    " " + t for t in ("com", "cn", "net", "top", "cc", "vip", "xyz", "one")
+] + [a + b for a in "加+" for b in "abcdefghijklmnopqrstuvwxyz"] + [
+    # Marks drawn on other characters (see _MARK_RE): the finders must read past them.
+    chr(c) for c in [*range(0x300, 0x370), *range(0x20D0, 0x2100), 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF]
+]
 _TRIGGER_MATCHER = None
 
 
@@ -67,17 +81,18 @@ _WECHAT_PLAIN = (
 )
 _WECHAT_SOUND = (
     rf"[威薇维唯徽]{_KN}信|威信|薇信|维信|唯信|徽信|为信|危信|卫信|伟信|韦信|未信|微芯|薇芯|威芯|v芯|微星|薇❤|威❤"
-    r"|绿泡泡|绿色泡泡|绿色软件|绿色聊天|vⅹ|weix|vxin|wxin|weiixn"
+    r"|绿泡泡|绿色泡泡|绿色软件|绿色聊天|vⅹ|weix|vxin|wxin|weiixn|(?<!稍)微我"
 )
-_QQ_PLAIN = rf"qq群|qq号|q群|q号|q{_KN}q|扣群"
-_QQ_SOUND = r"扣扣|抠抠|蔻蔻|叩叩|寇寇|口口|企鹅|球球|丘丘|秋秋"
+# 裙 for 群 (q裙, 扣裙) and the penguin emoji for QQ are common in spam.
+_QQ_PLAIN = rf"qq群|qq号|q群|q号|q{_KN}q|扣群|qq裙|q裙"
+_QQ_SOUND = r"扣扣|抠抠|蔻蔻|叩叩|寇寇|口口|企鹅|球球|丘丘|秋秋|扣裙|🐧群|🐧"
 _TG = r"telegram|电报|纸飞机|小飞机|飞机号|飞机|✈️?|tg|t\.me/"
 _LINE = r"line|賴|赖"
 _WHATSAPP = r"whatsapp|whats\s?app|what'?s\s?app|瓦次艾普|ws"
 
 # Every keyword starts with one of these characters: a lookahead on them lets the regex engine
 # skip most positions at once instead of trying each alternative there (8x faster).
-_KW_FIRST = "wvq扣t电纸小飞✈l賴赖瓦微威薇维唯徽为危卫伟韦未绿抠蔻叩寇口企球丘秋加联私找"
+_KW_FIRST = "wvq扣t电纸小飞✈l賴赖瓦微威薇维唯徽为危卫伟韦未绿抠蔻叩寇口企球丘秋加联私找🐧+➕"
 _KW_RE = re.compile(
     rf"(?=[{_KW_FIRST}])"
     rf"(?:(?P<wechat>{_WECHAT_PLAIN})|(?P<wechat_h>{_WECHAT_SOUND})"
@@ -88,8 +103,12 @@ _KW_RE = re.compile(
     r"|(?P<v2>(?<![a-z0-9])v(?=\s*[:：=❤♥💕]|\s+[a-z0-9]))"
     r"|(?P<q>(?:(?<=加)|(?<=\+)|(?<=➕))[q扣](?![a-z扣])|(?<![a-z0-9])q(?=\s*[:：=])|扣(?=\s*[:：]))"
     # 加薇 / ➕威 / 薇：— one character of a WeChat homophone standing for the whole name.
-    r"|(?P<wechat_h1>(?:(?<=加)|(?<=\+)|(?<=➕))[薇威维徽](?!信)|[薇威](?=\s*[:：]))"
-    r"|(?P<addme>加我|加一下|加个好友|加好友|联系我|私我|找我))"
+    r"|(?P<wechat_h1>(?:(?<=加)|(?<=\+)|(?<=➕))[薇威维徽](?!信)|[薇威](?=\s*[:：])|(?<=我)[薇威](?=\s?[a-z0-9]))"
+    # 微 alone right before an id that starts with a letter (加我微ab1234): short for 微信.
+    r"|(?P<wechat_w>(?<!稍)微(?=\s?[:：]?\s?[a-z]))"
+    r"|(?P<addme>加我|加一下|加个好友|加好友|联系我|私我|找我|联系方式)"
+    # A plus right before an id of letters and digits (➕xhj558200): "add" without a channel.
+    r"|(?P<plus>(?:(?<![a-z0-9+])[+➕]|(?<![参更增追附叠施外])加)(?=\s?[a-z][a-z0-9_\-]{2,}[0-9])))"
 )
 # After the keyword, before the id: 号, 是, colon, arrows, 搜, 加, 同号 …
 _FILLER_RE = re.compile(
@@ -135,7 +154,12 @@ _EMAIL_RE = re.compile(
 )
 _TLD = (
     r"com|cn|net|org|top|xyz|vip|cc|me|io|app|info|site|club|shop|link|co|tk|ly|hk|tw|"
-    r"online|live|fun|icu|ink|work|pro|biz|wang|ltd|store|tech|win|bet|cyou|asia|tv"
+    r"online|live|fun|icu|ink|work|pro|biz|wang|ltd|store|tech|win|bet|cyou|asia|tv|one|pw|sbs"
+)
+# Top-level domains that are not English or pinyin words: only these count after a disguised dot
+# (a colon, spaces around the dot, a homophone of 点) or after a Han-character label.
+_TLD_STRICT = frozenset(
+    "com cn net org top xyz vip cc club site shop wang ltd info one icu cyou online store tech bet asia pw sbs".split()
 )
 _URL_RE = re.compile(
     r"(?=[a-z0-9])(?:(?:https?|hxxp)\s?[:：]\s?/\s?/\s?[^\s\u3400-\u9fff，。！？、]+"
@@ -143,6 +167,17 @@ _URL_RE = re.compile(
     rf"|(?<![a-z0-9@\-_.])[a-z0-9][a-z0-9\-]{{0,62}}(?:\.[a-z0-9\-]{{1,63}})*"
     rf"(?:\.|\s\.\s?|点|\s?dot\s?|。)(?:{_TLD})(?![a-z0-9])(?:/[^\s\u3400-\u9fff，。！？、]*)?)"
 )
+# Domains with a disguised dot: y27tb:top, 268883.   com, 735ds典top. Found from the separator
+# (cheap to look for), then the label before it; checked further in ``_loose_domain_ok``.
+_LOOSE_SEP_RE = re.compile(
+    rf"(?=[{_DOT_SOUND}:：·.。\s])"
+    rf"(?P<sep>[{_DOT_SOUND}:：·]|\s{{1,3}}(?:[{_DOT_SOUND}]|[.。]\s{{0,3}})|[.。]\s{{1,3}})\s?(?=[a-z])(?P<tld>{_TLD})(?![a-z0-9])"
+)
+_LABEL_BEFORE_RE = re.compile(r"(?<![a-z0-9@\-_.])[a-z0-9][a-z0-9\-]{1,62}$")
+# Cheap test before the loose finders: a disguised dot, a spaced dot, a dot before a letter.
+_LOOSE_PRE = re.compile(rf"[{_DOT_SOUND}:：·]|\s[.。]|[.。]\s|\.[a-z]")
+# Han-character labels (爆哥.cc): found from the dot backwards, up to four characters.
+_HAN_DOMAIN_RE = re.compile(rf"\.(?P<htld>{_TLD})(?![a-z0-9])")
 _POINTER_RE = re.compile(
     r"(?=[看见瞧点主签个简资置头联vqw微号])(?:(?:看|见|瞧|点)(?:我的?|一下)?(?:主页|签名|个签|个性签名|简介|资料|置顶|空间|朋友圈)"
     r"|(?:主页|签名|个签|个性签名|简介|资料|置顶|头像)(?:里|上|中)?(?:有|见|看|留了?)"
@@ -258,7 +293,7 @@ def _plus_before(f: str, s: int) -> int | None:
 
 _CHANNEL_NAME = {
     "wechat": "WeChat", "qq": "QQ", "tg": "Telegram", "line": "LINE", "whatsapp": "WhatsApp",
-    "addme": "add-me",
+    "addme": "add-me", "plus": "add-me",
 }
 
 
@@ -276,6 +311,8 @@ def _valid_id(channel: str, idtxt: str) -> bool:
         return 5 <= n <= 32 and idtxt[0].isalpha() or (digits == n and 7 <= n <= 15)
     if channel == "whatsapp":
         return digits >= 7
+    if channel == "plus":
+        return digits >= 3 and letters >= 2 and 6 <= n <= 20
     if channel == "addme":
         # 加我 + something: only clearly id-shaped things (digits, or letters with digits).
         return (digits == n and 5 <= n <= 15) or (digits >= 2 and letters >= 2 and 6 <= n <= 20)
@@ -296,7 +333,7 @@ def _find_ids(f: str, found: list[Found]) -> None:
             if m.start() > 0 and f[m.start() - 1].isascii() and f[m.start() - 1].isalpha():
                 continue
         homophone = kind in ("wechat_h", "wechat_h1", "qq_h") or (kind == "q" and "扣" in word)
-        channel = {"wechat_h": "wechat", "wechat_h1": "wechat", "qq_h": "qq", "v": "wechat", "v2": "wechat", "q": "qq"}.get(kind, kind)
+        channel = {"wechat_h": "wechat", "wechat_h1": "wechat", "wechat_w": "wechat", "qq_h": "qq", "v": "wechat", "v2": "wechat", "q": "qq"}.get(kind, kind)
         pos = _FILLER_RE.match(f, m.end()).end()
         if pos - m.end() > 10:
             continue
@@ -307,7 +344,7 @@ def _find_ids(f: str, found: list[Found]) -> None:
             continue
         raw = idm.group()
         idtxt = re.sub(r"[\s.·•❤♥*、@\-_]", "", raw.translate(_NUM_MAP)) if channel != "tg" else raw.lstrip("@")
-        if channel in ("qq", "addme", "whatsapp") or idtxt.isdigit():
+        if channel in ("qq", "addme", "plus", "whatsapp") or idtxt.isdigit():
             idtxt_cmp = re.sub(r"[^0-9a-z]", "", idtxt)
         else:
             idtxt_cmp = idtxt
@@ -315,6 +352,8 @@ def _find_ids(f: str, found: list[Found]) -> None:
             continue  # "line" the English word
         if not _valid_id(channel, idtxt_cmp):
             continue
+        if channel == "plus" and word == "加" and sum(ch.isdigit() for ch in idtxt_cmp) < 5:
+            continue  # 加 + a short code is often a product (电脑加rtx4090); ➕ folds to 加 too
         if idtxt_cmp.isalpha() and re.search(r"[a-z]\s+[a-z]", raw):
             continue  # words after the keyword (wechat me please), not an id in pieces
         e = idm.end()
@@ -322,12 +361,12 @@ def _find_ids(f: str, found: list[Found]) -> None:
             continue
         if e < len(f) and f[e] in "@＠":
             continue  # the local part of an e-mail address
-        rule = {"addme": "contact.add_me", "tg": "contact.telegram"}.get(channel, f"contact.{channel}")
+        rule = {"addme": "contact.add_me", "plus": "contact.add_me", "tg": "contact.telegram"}.get(channel, f"contact.{channel}")
         name = _CHANNEL_NAME.get(channel, channel)
         detail = f"{name} keyword {word!r} followed by an id"
         if homophone:
             detail = f"{name} written as {word!r} (homophone) followed by an id"
-        sev = "high" if channel != "addme" else "medium"
+        sev = "high" if channel not in ("addme", "plus") else "medium"
         found.append(Found(m.start(), e, rule, detail, sev, homophone))
     # @handle on its own: a Telegram/Instagram style handle.
     for m in re.finditer(r"(?<![a-z0-9._%+\-])@([a-z][a-z0-9_]{4,31})(?![a-z0-9_.@])", f):
@@ -348,17 +387,81 @@ def _find_addresses(f: str, found: list[Found]) -> None:
             continue  # "1.cn"-like fragments of numbers
         rule = "contact.telegram_link" if "t.me/" in text else "contact.url"
         found.append(Found(s, e, rule, "link or domain name"))
+    if _LOOSE_PRE.search(f):
+        for m in _LOOSE_SEP_RE.finditer(f):
+            lm = _LABEL_BEFORE_RE.search(f, max(0, m.start() - 63), m.start())
+            if lm is not None and _loose_domain_ok(lm.group(), f[m.start():m.start("tld")], m.group("tld")):
+                found.append(Found(lm.start(), m.end(), "contact.url", "domain name with a disguised dot"))
+        for m in _HAN_DOMAIN_RE.finditer(f):
+            # 学习.net开发: .net is the framework after a Han word; the others are no words.
+            if m.group("htld") not in _TLD_STRICT or m.group("htld") == "net" or not (
+                    m.start() > 0 and _HAN_RE.match(f[m.start() - 1])):
+                continue
+            s = m.start()
+            while s > 0 and m.start() - s < 4 and _HAN_RE.match(f[s - 1]):
+                s -= 1
+            if s > 0 and f[s - 1] in ".-_":
+                continue
+            found.append(Found(s, m.end(), "contact.url", "domain name with a Han-character label"))
     for m in _POINTER_RE.finditer(f):
         found.append(Found(m.start(), m.end(), "contact.pointer", "points to contact details elsewhere on the profile", "medium"))
+
+
+def _loose_domain_ok(label: str, sep: str, tld: str) -> bool:
+    """Whether a label, a disguised dot and a TLD make a domain, not a time, a decimal, a
+    version, a file name or a sentence (3:30, 1.5, v1.2, photo.jpg, "you. me")."""
+    has_digit = any(ch.isdigit() for ch in label)
+    if label.isdigit() and len(label) < 3:
+        return False
+    core = sep.strip()
+    if core in (".", "。"):
+        # The plain forms (a.com, "a . com", a。com) are the strict regex's; here only a dot
+        # with more spaces around it, before a TLD that is no word, after a label with a digit.
+        return sep not in (".", "。", " .", " . ") and tld in _TLD_STRICT and has_digit
+    if core in (":", "：", "·"):
+        return tld in _TLD_STRICT and has_digit and any(ch.isalpha() for ch in label) or (
+            tld in _TLD_STRICT and label.isdigit() and len(label) >= 5)
+    # A homophone of 点: a TLD that is no word, or a label of three or more with a digit (5G电tv).
+    return tld in _TLD_STRICT or (has_digit and len(label) >= 3)
+
+
+_HAN_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 # Full-width punctuation folding leaves alone (it keeps only letters and digits); one to one.
 _PUNCT = str.maketrans("＠．：／－＿＋（）。｡", "@.:/-_+()。。")
 
 
+# Marks that draw nothing of their own: combining accents and lines (a\u036b7\u036b…, 7\u0332),
+# emoji variation selectors and the keycap (5\ufe0f\u20e3), zero-width characters. Spam puts them
+# between the characters of an id; the finders read the text without them.
+_MARK_RE = re.compile(
+    "[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe00-\ufe0f"
+    "\ufe20-\ufe2f\u200b-\u200d\u2060\ufeff]+"
+)
+
+
 def find_contacts(f: str) -> list[Found]:
     """All contact details in the folded string ``f``, non-overlapping, in order."""
     if not _triggered(f):
+        return []  # the triggers include the common marks: a text with none has nothing here
+    if _MARK_RE.search(f) is None:
+        return _find_contacts(f, triggered=True)
+    # Find in the string without the marks, then map the spans back (a span takes the marks
+    # that follow its last character).
+    keep = [i for i, ch in enumerate(f) if not _MARK_RE.match(ch)]
+    found = _find_contacts("".join(f[i] for i in keep))
+    out = []
+    for x in found:
+        s, e = keep[x.start], keep[x.end - 1] + 1
+        while e < len(f) and _MARK_RE.match(f[e]):
+            e += 1
+        out.append(Found(s, e, x.rule, x.detail, x.severity, x.homophone))
+    return out
+
+
+def _find_contacts(f: str, triggered: bool = False) -> list[Found]:
+    if not triggered and not _triggered(f):
         return []
     f = f.translate(_PUNCT)
     found: list[Found] = []
@@ -389,26 +492,26 @@ _WIDTH_SEPS = set(" :：-_.@/+")
 def via_for(doc: "NormalizedText", s: int, e: int, homophone: bool = False) -> tuple[str, ...]:
     """Names of the normalizations a received span needed, in the engine's order."""
     via: set[str] = set()
-    o, f = doc.original, doc.folded.translate(_PUNCT)
-    if o[s:e] != f[s:e]:
+    # Only the span: translating the whole text for every hit made long texts quadratic.
+    o, f = doc.original[s:e], doc.folded[s:e].translate(_PUNCT)
+    if o != f:
         kind = default_normalizer().fold_kind
-        for i in range(s, e):
-            c = o[i]
-            if c == f[i]:
+        for c, fc in zip(o, f):
+            if c == fc:
                 continue
-            if not f[i].isalnum():
+            if not fc.isalnum():
                 # Full-width ＠．／－ disguise; ：（） are ordinary Chinese punctuation.
-                if f[i] in "@./-_+":
+                if fc in "@./-_+":
                     via.add("width")
                 continue
-            if c in _NUM or (f[i].isdigit() and not c.isdigit() and kind.get(ord(c)) is None):
+            if c in _NUM or (fc.isdigit() and not c.isdigit() and kind.get(ord(c)) is None):
                 via.add("numeral")
             else:
                 k = kind.get(ord(c))
                 if k and k != "case":
                     via.add(k)
     # Separators beyond plain spaces, dashes, dots and colons between the characters.
-    if any(not ch.isalnum() and ch not in _WIDTH_SEPS and not ch.isspace() for ch in f[s:e]):
+    if any(not ch.isalnum() and ch not in _WIDTH_SEPS and not ch.isspace() for ch in f):
         via.add("noise")
     if homophone:
         via.add("homophone")

@@ -10,7 +10,13 @@ Cues come from one Aho–Corasick scan of ``doc.canon``: a match counts when ``d
 cue literally, or, for the disguisable cues in ``SOUND_OK``, a homophone that is not itself a
 common word (富叶 reads as 副业; 拳套 is not 全套). A few cues are shapes rather than words
 (一小时500, 日入3000, 500一次) and come from regexes on ``doc.text``, tried only when a rule could
-still fire. Warnings about scams (谨防…, 都是骗子) turn the scam rules off for that text.
+still fire. Warnings about scams (谨防…, 都是骗子) and about gambling (远离赌博, 网赌害人) turn the
+scam rules off for that text.
+
+Gambling (pattern ``gambling``, category ``illegal``) follows the same scheme: a game or platform
+(百家乐, 时时彩, 棋牌室; ordinary words such as 彩票, 麻将, 足球 only with a lure only gambling uses)
+with a lure or a way in (首存送, 返水, 存100送100, 必中, 红单, 1毛一分, contact details). A gambling
+cue said in the negative (不玩彩票, 从不打牌, 不可能必中) does not count.
 
 ``find_cues``, ``group_cues`` and ``evaluate`` are public so the conversation detector
 (``ConversationDetector``, below) can pool the cue groups of several messages of one sender.
@@ -43,11 +49,11 @@ CUES: dict[str, tuple[str, ...]] = {
         "币圈", "挖矿", "矿机", "usdt", "比特币", "btc", "以太坊", "合约", "杠杆", "区块链",
         "彩票", "时时彩", "幸运飞艇", "北京赛车", "快三", "六合彩", "博彩", "下注", "投注", "百家乐",
         "副业", "裂变", "撬动", "资金盘", "实盘", "短线", "长线", "打金", "股民", "数字藏品", "好票", "票友", "配资", "股市杠杆", "杠杆",
-        "副项目", "项业", "搬砖项目", "赛道", "跟投", "收米", "打米", "上分",
+        "副项目", "项业", "搬砖项目", "赛道", "跟投", "收米", "打米",
     ),
     # Investment words that, with any call to get in touch, are already a lure.
     "invest_hot": (
-        "配资", "杠杆", "实盘", "带单", "跟单", "喊单", "usdt", "币安", "资金盘", "盘口", "上分", "打金",
+        "配资", "杠杆", "实盘", "带单", "跟单", "喊单", "usdt", "币安", "资金盘", "盘口", "打金",
         "新平台", "内部盘", "荐股", "股票群", "牛股",
     ),
     "platform": (
@@ -221,6 +227,68 @@ CUES: dict[str, tuple[str, ...]] = {
     "matchmaker": ("婚介", "红娘", "相亲会员", "婚恋公司", "介绍对象"),
     "mm_promise": ("保证", "包成", "包你", "一定能", "百分百", "包找到", "包脱单", "不成退款"),
     "member_fee": ("会员费", "服务费", "交钱", "费用", "年费", "定金", "充值"),
+    # -- gambling (赌博): a game or platform and a lure or a way in. --
+    # Games and platforms that are gambling whatever the context.
+    "gamble": (
+        "时时彩", "六合彩", "百家乐", "真人荷官", "荷官", "娱乐城", "真人视讯",
+        "电子游艺", "炸金花", "扎金花", "砸金花", "龙虎斗", "庄闲", "加拿大28", "pc28",
+        "幸运28", "幸运飞艇", "北京赛车", "极速赛车", "分分彩", "极速快三", "特码", "港澳彩", "澳门彩",
+        "香港马会", "棋牌室", "滚球", "私彩", "菠菜平台", "菠菜网", "玩菠菜", "抢庄", "牌九",
+        "二八杠", "推筒子", "冰球突破", "红包扫雷", "扫雷红包", "牛牛红包", "红包接龙", "上下分",
+        "老台子", "新台子", "好台子", "彩票平台", "彩票网", "押大小", "大小单双", "德州俱乐部",
+        "德扑俱乐部", "棋牌游戏", "棋牌平台", "捕鱼游戏", "体育平台", "线上娱乐",
+        "稳台子", "稳定台子", "靠谱台子", "台子稳定", "台子靠谱", "红包斗牛", "自由庄",
+        # 六合彩 tips name zodiac signs and numbers: 两肖四码, 平特一肖.
+        "一肖", "两肖", "二肖", "三肖", "四肖", "六肖", "平特",
+    ),
+    # Words for gambling that news, complaints and warnings use too (骚扰电话都是澳门赌场): a lure
+    # must come with them, contact details alone do not do.
+    "gamble_talk": (
+        "博彩", "网赌", "赌场", "赌球", "足彩", "竞彩", "下注", "投注", "押注", "买球", "赔率", "老虎机",
+        "赌博平台", "赌博网", "网上赌博", "台子", "老台", "稳定台", "稳台",
+    ),
+    # Lotteries, card games, sport and Macau: ordinary words until a gambling lure comes with them.
+    "lottery": (
+        "彩票", "福彩", "体彩", "双色球", "大乐透", "排列三", "排列五", "排三", "七星彩", "3d",
+        "刮刮乐", "彩票站", "购彩", "彩民", "数字彩",
+    ),
+    "cards": (
+        "玩牛牛", "打牛牛", "牛牛金花", "金花牛牛", "德州扑克", "德扑", "麻将", "斗地主", "跑得快", "扑克", "棋牌", "金花", "川麻",
+        "血战到底", "推倒胡", "掼蛋", "打牌", "玩牌", "斗牛", "三公", "跑的快", "亲友圈",
+    ),
+    "sport": ("足球", "篮球", "球赛", "赛事", "世界杯", "欧冠", "英超", "西甲", "nba", "电竞", "欧洲杯"),
+    "macau": ("澳门", "葡京", "威尼斯人", "新濠", "金沙娱乐", "太阳城"),
+    # Money in: not 注册 or 下载, which every app asks for.
+    "gdeposit": ("充值", "入金", "入款", "开户", "充钱", "充点", "充个", "出金", "存款"),
+    "newbie": ("新人", "新用户", "新会员", "新户", "新注册", "首次注册"),
+    "gplatform": ("平台", "官网", "网址", "线上", "开户", "直营", "会员", "vip厅", "娱乐厅"),
+    # Lures only gambling uses: deposit bonuses, rebates, wagering terms.
+    "bonus": (
+        "彩金", "返水", "首存", "存送", "体验金", "打码量", "倍流水", "流水即可", "存款送", "存就送",
+        "首存送", "首充送", "开户送", "开户就送", "开户即送",
+    ),
+    # Lures that are gambling only next to a gambling game (上分 also means ranking up in a game).
+    "lure_g": (
+        "首充", "首冲", "上分", "下分", "回血", "放水", "大水", "必红", "出款", "提款", "充就送",
+        "充值送", "加送", "新户", "首次奖励", "以小博大", "一夜翻身", "注册送", "注册就送", "注册即送", "新人送",
+        "反水", "扶持金", "救援金", "新人福利", "优惠活动", "秒到账",
+    ),
+    # What gambling rooms say to be trusted with money.
+    "trust": ("信誉", "诚信经营", "资金安全", "大小都有", "不黑", "秒提", "秒上下", "上下分秒", "提现秒到"),
+    # Promises of winning.
+    "win": (
+        "稳赢", "必中", "包中", "必赢", "包赢", "稳中", "每期都中", "期期中", "期期准", "连红", "稳赚",
+        "包赚", "百分百中", "包回本", "胜券在握", "赔率高", "稳赚不赔", "精准",
+    ),
+    # Promises only betting makes (not 逢考必中).
+    "win_bet": ("每期都中", "期期中", "期期准", "赔率高", "连红", "百分百中", "十连红", "稳赢计划"),
+    # Tips sold for lotteries and football.
+    "tip": (
+        "带单", "红单", "推荐方案", "方案推荐", "免费方案", "今日方案", "彩票计划", "计划群", "预测",
+        "精选方案", "内部资料", "免费资料", "精准资料", "资料群", "心水", "免费推荐", "每日推荐",
+        "精准推荐", "红单推荐", "专家推荐", "赛事分析", "跟单", "喊单", "导师", "老师带",
+        "连红", "赛前方案",
+    ),
 }
 
 # Cues also matched through homophones (the words scammers disguise: 富叶 for 副业).
@@ -230,6 +298,8 @@ SOUND_OK = frozenset({
     "保证金", "手续费", "转账", "汇款", "贷款", "网贷", "比特币", "虚拟币", "数字货币", "套现",
     "下注", "楼凤", "大保健", "学生妹", "躺赚", "内幕", "操盘手", "解冻", "一单一结", "挣点钱",
     "赚点钱", "赚米", "抄小说",
+    # Gambling words of three characters (two-character homophones cross word boundaries: 饭睡).
+    "六合彩", "百家乐", "斗地主", "德州扑克",
 })
 
 # Shapes: regexes on doc.text (noise removed), each giving a cue group.
@@ -240,6 +310,9 @@ _CLAIM = (
     r"(?:兼职|最少|保底|至少|轻松|稳定|就能|就有|就|能|可以|竟能|收入|入|赚|挣|撰|结账|结算|课结|结|净赚|妥妥?|过|收|"
     r"拿|可变现|变现|可|都|有|达|能拿|能赚|平均|起码|少说|搞|玩|出|下)*"
 )
+# Amounts of a bonus: 100, 一百, 两千, 百.
+_BIG = r"(?:[1-9][0-9]{1,4}|[一二两三四五六七八九]?[十百千万][一二两三四五六七八九十百千]*)"
+_CARD_GAMES = "麻将|跑得快|跑的快|斗地主|金花|三公|斗牛|牌九|德州扑克|掼蛋|推倒胡|血战到底|川麻"
 SHAPES: tuple[tuple[str, str, str], ...] = (
     # (group, regex, label); "rate" amounts are checked by _rate_ok.
     # The lookaheads name each shape's possible first characters: the regex engine then skips
@@ -256,6 +329,20 @@ SHAPES: tuple[tuple[str, str, str], ...] = (
     ("transfer", rf"(?:转|借|打|汇|充)(?:我|给我)?(?:{_N}{{3,}}|{_N}+(?:元|块|万|千))", "transfer amount"),
     ("promise", rf"(?:收益|回报|利润|盈利|翻)(?:率)?(?:达到?|高达|有)?{_N}+(?:倍|%|个点|成)", "stated returns"),
     ("promise", r"(?:百分之|\d+)(?:百|\d*)%?(?:收益|回报|稳赚)", "stated returns"),
+    # Deposit bonuses: 充100送100, 存100送38, 首充100送, 100送100, 满600返288 (宋 for 送).
+    ("bonus_shape", rf"(?:首充|首存|首冲|存款?|入款)(?:{_N}+|百|千)(?:元|块)?(?:就|即)?[送宋松颂赠返反]", "deposit bonus"),
+    ("bonus_shape", rf"(?<![0-9充冲值]){_BIG}(?:元|块)?[送宋赠]{_BIG}(?![0-9])", "N for N bonus"),
+    # 100+100 (the plus is noise, gone from doc.text; _plus_between checks the received text).
+    ("bonus_shape", r"(?<![0-9])([1-9]0{1,3})\1(?![0-9])", "N plus N bonus"),
+    ("lure_g", rf"(?:充值?|冲)(?:{_N}+|百|千)(?:元|块)?(?:就|即)?[送宋松颂赠返反]", "top-up bonus"),
+    ("lure_g", rf"满{_N}+(?:元|块)?[送宋返反]{_N}+", "deposit bonus"),
+    # A stake per point (1毛一分, 一块的底, 5毛-2块): card games played for money.
+    # (猫 芬 筷 stand for 毛 分 块.)
+    ("stake", r"(?:[0-9一二两三四五六七八九十]+|半)(?:毛|猫|块|筷|元|角)钱?(?:[一1][分份芬]|的底|底[0-9一二两三四五六七八九十]+倍|"
+              r"[0-9一二两三四五](?:块|筷|元))", "stake per point"),
+    ("stake", r"(?<![0-9])[0-9一二两三四五六七八九十]{1,2}分[0-9一二两三四五六七八九十]{1,2}(?:毛|块|元|米)", "stake per point"),
+    # Several card games listed together (麻将 跑得快 斗地主 …): what a gambling room offers.
+    ("menu", rf"(?:{_CARD_GAMES})(?:[^\n]{{0,3}}(?:{_CARD_GAMES})){{2,}}", "list of card games"),
 )
 _CN_DIGIT = {c: i for i, c in enumerate("零一二三四五六七八九")}
 _CN_DIGIT.update({"两": 2, "几": 1})
@@ -353,6 +440,35 @@ RULES: tuple[tuple[str, str, str, tuple[frozenset[str], ...]], ...] = (
      (frozenset({"prize"}), frozenset({"link", "contact"}))),
     ("phishing", "scam.phishing.account", "high",
      (frozenset({"alert"}), frozenset({"link", "contact"}), frozenset({"official"}))),
+    ("gambling", "scam.gambling.game_lure", "high",
+     (frozenset({"gamble"}),
+      frozenset({"bonus", "bonus_shape", "lure_g", "win", "gdeposit", "tip", "contact", "recruit", "come",
+                 "gplatform", "stake", "trust"}))),
+    ("gambling", "scam.gambling.bet_lure", "high",
+     (frozenset({"gamble_talk"}),
+      frozenset({"bonus", "bonus_shape", "lure_g", "win", "gdeposit", "tip", "stake", "trust"}))),
+    ("gambling", "scam.gambling.bonus", "high",
+     (frozenset({"lottery", "cards", "sport", "macau"}), frozenset({"bonus", "bonus_shape"}))),
+    ("gambling", "scam.gambling.lottery_win", "medium",
+     (frozenset({"lottery"}), frozenset({"win"}))),
+    ("gambling", "scam.gambling.tips", "medium",
+     (frozenset({"lottery", "sport"}), frozenset({"tip"}),
+      frozenset({"contact", "recruit", "come", "win", "gdeposit"}))),
+    ("gambling", "scam.gambling.stakes", "medium",
+     (frozenset({"cards"}), frozenset({"stake"}),
+      frozenset({"contact", "recruit", "come", "bonus", "bonus_shape"}))),
+    ("gambling", "scam.gambling.game_menu", "medium",
+     (frozenset({"cards"}), frozenset({"menu"}), frozenset({"trust", "lure_g", "bonus", "stake", "win"}),
+      frozenset({"contact", "recruit", "come"}))),
+    ("gambling", "scam.gambling.platform", "medium",
+     (frozenset({"macau"}), frozenset({"gplatform"}),
+      frozenset({"contact", "recruit", "come", "win", "gdeposit", "tip", "bonus", "bonus_shape", "lure_g"}))),
+    ("gambling", "scam.gambling.bonus_contact", "medium",
+     (frozenset({"bonus"}), frozenset({"contact", "recruit", "link", "gplatform", "lure_g", "trust"}))),
+    ("gambling", "scam.gambling.win_call", "medium",
+     (frozenset({"win_bet"}), frozenset({"contact", "recruit", "come"}))),
+    ("gambling", "scam.gambling.new_user_bonus", "medium",
+     (frozenset({"newbie"}), frozenset({"bonus_shape"}), frozenset({"contact", "recruit"}))),
     ("romance_lure", "scam.romance_lure.venue", "medium",
      (frozenset({"lure_venue"}), frozenset({"meet"}), frozenset({"spend"}))),
     ("romance_lure", "scam.romance_lure.matchmaker", "medium",
@@ -366,7 +482,10 @@ SCAM_PATTERNS = frozenset(p for p, _, _, _ in RULES)
 _WARNING_RE = re.compile(
     r"谨防|警惕|防骗|反诈|防诈|小心上当|上当受骗|都是骗子|就是骗子|是骗子|骗局|诈骗|别信|不要相信|"
     r"千万不要|千万别|切勿|举报|不要(?:给|向|把|轻信|转账|汇款|借钱|投资|点击|添加)|"
-    r"提醒.{0,12}(?:骗|诈|不要|别)"
+    r"提醒.{0,12}(?:骗|诈|不要|别)|"
+    # Warnings about gambling: 远离赌博, 网赌害人, 十赌九输, 赌博违法.
+    r"(?:远离|拒绝|禁止|严禁|打击|抵制|戒掉?)(?:网络|网上|线上)?(?:赌博|网赌|黄赌毒|博彩|赌)|戒赌|十赌九输|久赌必输|"
+    r"(?:赌博|网赌|博彩|赌球)[^，。！？!?\n]{0,8}(?:害人|违法|犯罪|坑人|骗局|倾家荡产|家破人亡|不归路|毁)"
 )
 _NOT_WARNING_RE = re.compile(r"骗子(?:勿扰|绕道|滚|免进|别来|走开)|非诚勿扰")
 
@@ -434,6 +553,17 @@ _CONTACT_CUE_RE = re.compile(
 )
 
 
+# Gambling cues said in the negative are not offers: 不玩彩票, 从不打牌, 不可能必中.
+_NEGATABLE = frozenset({"gamble", "gamble_talk", "lottery", "cards", "win", "bonus"})
+_NEGATED_RE = re.compile(
+    r"(?:不|没|别|莫|勿|戒|远离|拒绝|禁止|严禁|反对|讨厌|不要|不会|不可能|哪有|哪来)(?:再|去|玩|碰|沾|买|参与|搞|赌|打|了|过|能)?$"
+)
+
+
+# Gambling words with another meaning in place: 18k彩金 (coloured gold) jewellery.
+_NOT_GAMBLING_RE = re.compile(r"[0-9k]?彩金(?:项链|戒指|手链|手镯|耳|首饰|吊坠|饰品|镶)|k彩金")
+
+
 def _is_real_word(seg: str) -> bool:
     """Whether a homophone match is itself a common word (拳套 is not 全套)."""
     return word_freq(seg) >= 3
@@ -477,6 +607,9 @@ def find_cues(doc: "NormalizedText", contact_found: bool | None = None, pooled: 
                 if not real:
                     plain.add(group)
                     out.append(Cue(group, s, e, w, True))
+    if out and _NEGATABLE.intersection(c.group for c in out):
+        out = [c for c in out if c.group not in _NEGATABLE or not (
+            _NEGATED_RE.search(text, max(0, c.start - 4), c.start) or _NOT_GAMBLING_RE.match(text, max(0, c.start - 1)))]
     if out:
         extras = _needed_extras(frozenset(c.group for c in out))
         if not extras:
@@ -494,14 +627,43 @@ def find_cues(doc: "NormalizedText", contact_found: bool | None = None, pooled: 
             g = group
             if g == "rate" and rate_amount(m.group("amt")) < RATE_MIN:
                 g = "rate_low"
+            elif label == "N plus N bonus" and not _plus_between(doc, m.start(), m.end()):
+                continue
             out.append(Cue(g, m.start(), m.end(), m.group(), shape=True))
     if not out or "contact" not in extras:
         return out
+    if not pooled and not _contact_completes(frozenset(c.group for c in out)):
+        return out  # alone, this message has too little for contact details to matter
     if contact_found is None:
         contact_found = bool(find_contacts(doc.folded)) or bool(_CONTACT_CUE_RE.search(text))
     if contact_found:
         out.append(Cue("contact", -1, -1, "contact details"))
     return out
+
+
+_CONTACT_CACHE: dict[frozenset[str], bool] = {}
+
+
+def _contact_completes(have: frozenset[str]) -> bool:
+    """Whether contact details would complete a rule, given the groups found so far (words and
+    shapes): when not, the contact finder need not run (most texts naming 麻将 or 平台)."""
+    r = _CONTACT_CACHE.get(have)
+    if r is None:
+        with_contact = have | {"contact"}
+        r = any(
+            any("contact" in n for n in needs) and all(not with_contact.isdisjoint(n) for n in needs)
+            for _, _, _, needs in RULES
+        )
+        if len(_CONTACT_CACHE) > 4096:
+            _CONTACT_CACHE.clear()
+        _CONTACT_CACHE[have] = r
+    return r
+
+
+def _plus_between(doc: "NormalizedText", s: int, e: int) -> bool:
+    """Whether the received text writes a plus between the two halves of 100100 (100+100)."""
+    os_, oe = doc.span(s, e)
+    return re.search(r"[+＋➕]", doc.folded[os_:oe]) is not None
 
 
 # Groups that come from shapes or from contact details rather than from cue words.
@@ -627,6 +789,20 @@ def _nested_shape(a: Cue, b: Cue) -> bool:
     return outer.start <= inner.start and inner.end <= outer.end
 
 
+_RULES_CACHE: dict[frozenset[str], tuple] = {}
+
+
+def _rules_for(have: frozenset[str]) -> tuple:
+    """The rules (in order) whose every group set meets the groups present."""
+    r = _RULES_CACHE.get(have)
+    if r is None:
+        r = tuple(x for x in RULES if all(not have.isdisjoint(n) for n in x[3]))
+        if len(_RULES_CACHE) > 4096:
+            _RULES_CACHE.clear()
+        _RULES_CACHE[have] = r
+    return r
+
+
 def evaluate(groups: Mapping[str, list[Cue]]) -> list[RuleMatch]:
     """The rules the pooled cue groups satisfy; one match per pattern (the first rule listed).
 
@@ -635,10 +811,8 @@ def evaluate(groups: Mapping[str, list[Cue]]) -> list[RuleMatch]:
     """
     out: list[RuleMatch] = []
     seen: set[str] = set()
-    for pattern, rule, severity, needs in RULES:
+    for pattern, rule, severity, needs in _rules_for(frozenset(g for g, cs in groups.items() if cs)):
         if pattern in seen:
-            continue
-        if not all(any(groups.get(g) for g in need) for need in needs):
             continue
         anchors = [c for g in sorted(needs[0]) for c in groups.get(g, ())]
         for anchor in anchors[:16]:
