@@ -114,3 +114,16 @@ def test_offset_map_equals_reference(raw):
     if doc.text:
         assert [doc.span(i, i + 1) for i in range(len(doc.text))] == list(zip(starts, ends))
         assert doc.run_lengths(0, len(doc.text)) == runs
+
+
+@pytest.mark.parametrize(
+    "raw, folded",
+    [
+        ("🅖❼❽.🅣🅞🅟", "g78.top"),   # negative circled letters (the project's look-alike table)
+        ("+∨ wykg", "+v wykg"),     # logical-or sign for v
+        ("十㣲 k7", "十微 k7"),       # a rare variant of 微
+        ("📝👴", "记老"),           # emoji read as the character they show
+    ],
+)
+def test_fold_with_project_lookalikes(raw, folded):
+    assert normalize(raw).folded == folded
