@@ -36,12 +36,14 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 SEED = 7_000_001
-# A scam phrase the lists do not know yet, put in about 0.1 % of profiles; the delta adds it.
-NEW_SCAM = "私聊领彩金"
+# A scam phrase the lists and detectors do not know yet (an invented course name), put in about
+# 0.1 % of profiles; the delta adds it. It must stay unflagged by the lists before the change,
+# or the delta has nothing to find: check with `moderation check` when the lists grow.
+NEW_SCAM = "云栖速赚营"
 NEW_SCAM_SHARE = 0.001
 # New entries for the delta (our own wording), added to fraud.txt.
 # Those already in the lists are skipped; the first five others are used.
-NEW_TERMS = ["私聊领彩金", "内部消息带你赚", "稳定翻倍回报", "跟着老师上车", "日赚", "保本高收益",
+NEW_TERMS = ["云栖速赚营", "稳定翻倍回报", "跟着老师上车", "内部消息带你赚", "日赚", "保本高收益",
              "导师带单", "刷单返利", "包赔本金", "稳拿分红", "点赞返现", "领取补贴金"]
 
 

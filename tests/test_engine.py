@@ -206,3 +206,18 @@ def test_backends_agree():
     b = Moderator(FIXTURE, detectors=[], backend="pyahocorasick")
     for text, scene, _, _ in CASES:
         assert a.check(text, scene=scene).to_dict() == b.check(text, scene=scene).to_dict()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.integers(1, 8)), max_size=6),
+    st.lists(st.tuples(st.integers(0, 30), st.integers(1, 8)), max_size=8),
+)
+def test_allow_spans_filter_equals_pairwise(spans, hits):
+    from moderation.engine import _outside_allowed
+    from moderation.types import Hit
+
+    spans = [(a, a + n) for a, n in spans]
+    hs = [Hit(a, a + n, "x" * n, "porn", f"r{i}", "high") for i, (a, n) in enumerate(hits)]
+    expected = [h for h in hs if not any(a <= h.start and h.end <= b for a, b in spans)]
+    assert (_outside_allowed(hs, spans) if spans else hs) == expected

@@ -296,7 +296,7 @@ class Moderator:
                 context_missing = True
                 hits.extend(det.find(doc, CheckContext(scene=scene, field=field)))
         if allow_spans and hits:
-            hits = [h for h in hits if not any(a <= h.start and h.end <= b for a, b in allow_spans)]
+            hits = _outside_allowed(hits, allow_spans)
         return self._verdict(eng, text, scene, id, _dedupe(hits), context_missing)
 
     def _word_hits(self, eng: _Engine, doc: NormalizedText, scene: str, field: str | None):
@@ -418,6 +418,28 @@ class Moderator:
             conversation_id=conv, message_id=item.get("message_id", item.get("id")) if conv is not None else None,
             timestamp=item.get("timestamp"),
         )
+
+
+def _outside_allowed(hits: list[Hit], spans: list[tuple[int, int]]) -> list[Hit]:
+    """The hits no single allow-list span covers. Spans sorted by start with the running
+    maximum of their ends: one binary search per hit, so long texts with many hits and many
+    allow-list words stay linear (a pairwise test was quadratic)."""
+    if len(spans) == 1:
+        a, b = spans[0]
+        return [h for h in hits if not (a <= h.start and h.end <= b)]
+    spans = sorted(spans)
+    starts = [a for a, _ in spans]
+    reach: list[int] = []
+    top = -1
+    for _, b in spans:
+        top = b if b > top else top
+        reach.append(top)
+    out = []
+    for h in hits:
+        i = bisect.bisect_right(starts, h.start) - 1
+        if i < 0 or reach[i] < h.end:
+            out.append(h)
+    return out
 
 
 def _dedupe(hits: list[Hit]) -> list[Hit]:
