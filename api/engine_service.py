@@ -68,10 +68,12 @@ class EngineService:
                       len(exc.errors))
             self.moderator = await asyncio.to_thread(Moderator, self.settings.wordlists, None)
             lib = []
-        # Load the tokenizer now, not in the first request that needs a boundary check.
+        # The detectors' tables now; jieba's dictionary (for boundary checks) in a thread, so the
+        # worker answers at once and a request needing word boundaries in its first second waits
+        # for the dictionary instead of every request waiting for it.
         warm = getattr(self.moderator, "warm", None)
         if warm is not None:
-            await asyncio.to_thread(warm)
+            await asyncio.to_thread(warm, True)
         self.overlay_version, self.overlay_items = v, items
         self._built_key = orjson.dumps(lib)
         # The engine lives as long as the worker: keep its objects out of cyclic GC passes.

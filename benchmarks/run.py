@@ -393,11 +393,16 @@ from moderation import Moderator
 t1 = time.perf_counter()
 m = Moderator(sys.argv[1])
 t2 = time.perf_counter()
-m.warm()
+# As the service starts: detector tables now, jieba's dictionary in a thread (a check that needs
+# word boundaries before it is in waits for it).
+loader = m.warm(background=True)
 t3 = time.perf_counter()
 m.check("你好，周末一起去爬山吗？", scene="chat")
 t4 = time.perf_counter()
 cpu_ready = time.process_time()
+if loader is not None:
+    loader.join()
+t5 = time.perf_counter()
 
 def peak_mb():
     # VmHWM, not ru_maxrss: a forked child inherits its parent's ru_maxrss across exec.
@@ -413,7 +418,7 @@ import corpus
 for x in corpus.messages(int(sys.argv[3]), seed=99).messages:
     m.check(x, scene="chat")
 print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "warm_s": t3 - t2, "first_check_s": t4 - t3,
-                  "ready_s": t4 - t0, "ready_cpu_s": cpu_ready, "rss_ready_mb": rss_ready, "rss_busy_mb": peak_mb(),
+                  "ready_s": t4 - t0, "all_loaded_s": t5 - t0, "ready_cpu_s": cpu_ready, "rss_ready_mb": rss_ready, "rss_busy_mb": peak_mb(),
                   "patterns": len(m._engine.patterns), "entries": len(m.wordlist.entries),
                   "backend": getattr(m._engine.matcher, "backend", "?")}))
 """
@@ -637,7 +642,8 @@ def render_summary(R: dict[str, Any]) -> list[str]:
     cut = su.get(CUT_NAME)
     if cut:
         w = cut["warm"]
-        L.append(f"| start-up, warm cache, {fmt_int(w['entries'])} entries | {w['ready_s']:.2f} s (cold {cut['cold']['ready_s']:.2f} s) "
+        L.append(f"| start-up, warm cache, {fmt_int(w['entries'])} entries | {w['ready_s']:.2f} s to answer, everything "
+                 f"loaded at {w.get('all_loaded_s', w['ready_s']):.2f} s (cold {cut['cold']['ready_s']:.2f} s) "
                  f"| ≤ {T_WARM_S:.0f} s | {mark(w['ready_s'] <= T_WARM_S)} | {src} |")
         L.append(f"| peak RSS, {fmt_int(w['entries'])} entries | {w['rss_busy_mb']:.0f} MB | ≤ {T_RSS_MB} MB | "
                  f"{mark(w['rss_busy_mb'] <= T_RSS_MB)} | {src} |")
@@ -904,13 +910,15 @@ def render(R: dict[str, Any]) -> str:
 
     if R.get("startup"):
         L += ["### Start-up and memory", "",
-              "Subprocesses: import, `Moderator(folder)`, `warm()` (loads jieba's dictionary), first `check` "
-              "(= ready), then 2,000 checks (busy). Cold: `MODERATION_CACHE_DIR` is a new empty temp dir "
+              "Subprocesses: import, `Moderator(folder)`, `warm(background=True)` (the detectors' tables now, "
+              "jieba's dictionary in a thread, as the service starts), first `check` (= ready), then the "
+              "thread's end (= all loaded; a check needing word boundaries before it waits), then 2,000 "
+              "checks (busy). Cold: `MODERATION_CACHE_DIR` is a new empty temp dir "
               "(normalization tables, variants and automaton built and written); warm: the same dir again "
               "(best of 3, median in brackets). RSS is the peak (`VmHWM`).", "",
               "| word list | backend | entries | patterns | cold ready | warm ready (median) | warm, CPU s | "
-              "warm: import / build / warm() / first check | RSS ready | RSS busy | cold peak RSS |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+              "warm: import / build / warm() / first check | warm: all loaded | RSS ready | RSS busy | cold peak RSS |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
         rows = [(n, su) for n, su in R["startup"].items()] + \
                [(f"{CUT_NAME}", su) for b, su in R.get("startup_backends", {}).items() if b != d_backend]
         for name, su in rows:
@@ -918,7 +926,8 @@ def render(R: dict[str, Any]) -> str:
             L.append(f"| {name} | `{su.get('backend', '?')}` | {fmt_int(w['entries'])} | {fmt_int(w['patterns'])} | "
                      f"{cd['ready_s']:.2f} s | {w['ready_s']:.2f} s ({su['warm_median_ready_s']:.2f} s) | "
                      f"{w['ready_cpu_s']:.2f} s | {w['import_s']:.2f} / {w['build_s']:.2f} / {w['warm_s']:.2f} / "
-                     f"{w['first_check_s']:.3f} s | {w['rss_ready_mb']:.0f} MB | {w['rss_busy_mb']:.0f} MB | "
+                     f"{w['first_check_s']:.3f} s | {w.get('all_loaded_s', w['ready_s']):.2f} s | "
+                     f"{w['rss_ready_mb']:.0f} MB | {w['rss_busy_mb']:.0f} MB | "
                      f"{cd['rss_busy_mb']:.0f} MB |")
         L.append("")
 
@@ -965,9 +974,9 @@ def findings(R: dict[str, Any]) -> list[str]:
     if R.get("startup"):
         su = R["startup"].get(CUT_NAME) or next(iter(R["startup"].values()))
         w = su["warm"]
-        L.append(f"- Warm start-up ({fmt_int(w['entries'])} entries): {w['ready_s']:.2f} s, of which "
-                 f"`warm()` (jieba's dictionary) {w['warm_s']:.2f} s and building the `Moderator` from the cache "
-                 f"{w['build_s']:.2f} s.")
+        L.append(f"- Warm start-up ({fmt_int(w['entries'])} entries): ready in {w['ready_s']:.2f} s (building "
+                 f"the `Moderator` from the cache {w['build_s']:.2f} s, `warm()` {w['warm_s']:.2f} s); jieba's "
+                 f"dictionary, loading in a thread meanwhile, is in at {w.get('all_loaded_s', w['ready_s']):.2f} s.")
     return L
 
 

@@ -221,3 +221,16 @@ def test_allow_spans_filter_equals_pairwise(spans, hits):
     hs = [Hit(a, a + n, "x" * n, "porn", f"r{i}", "high") for i, (a, n) in enumerate(hits)]
     expected = [h for h in hs if not any(a <= h.start and h.end <= b for a, b in spans)]
     assert (_outside_allowed(hs, spans) if spans else hs) == expected
+
+
+def test_warm_in_background_loads_the_dictionary(m, monkeypatch):
+    from moderation import segment
+
+    monkeypatch.setattr(segment, "_DICT", None)
+    loader = m.warm(background=True)
+    # Answers at once; a check needing word boundaries waits for the dictionary if it must.
+    assert m.check("周末约炮吗", scene="post").decision == "block"
+    loader.join(timeout=60)
+    assert not loader.is_alive() and segment._DICT is not None
+    assert [h.rule for h in m.check("看三级", scene="post").hits] == ["porn.vulgar:三级"]
+    assert m.warm() is None  # the default waits for everything
