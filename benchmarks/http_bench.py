@@ -12,10 +12,8 @@ Texts come from benchmarks/corpus.py (our own templates, ~2 % with something to 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -151,17 +149,11 @@ def propagation(base: str, script: Path, load_seconds: int = 8) -> dict:
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "load": os.getloadavg()}
+    """Date, cores, CPU model, Python and load average: the same record `make bench` writes."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from run import machine as bench_machine
+
+    return bench_machine()
 
 
 def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
