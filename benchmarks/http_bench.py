@@ -101,6 +101,12 @@ def run_wrk(url: str, script: Path, connections: int, duration: int, threads: in
     p99 = to_ms(m.group(1), m.group(2)) if m else float("nan")
     m = re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)
     p50 = to_ms(m.group(1), m.group(2)) if m else float("nan")
+    errors = wrk_errors(out)
+    return {"rps": rps, "p99_ms": p99, "p50_ms": p50, "errors": errors, "cmd": " ".join(cmd)}
+
+
+def wrk_errors(out: str) -> int:
+    """Failed requests in wrk's report: non-2xx/3xx answers plus socket errors."""
     errors = 0
     m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if m:
@@ -108,7 +114,7 @@ def run_wrk(url: str, script: Path, connections: int, duration: int, threads: in
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if m:
         errors += sum(int(x) for x in m.groups())
-    return {"rps": rps, "p99_ms": p99, "p50_ms": p50, "errors": errors, "cmd": " ".join(cmd)}
+    return errors
 
 
 def worker_versions(base: str) -> dict[str, str]:
@@ -136,13 +142,7 @@ def propagation(base: str, script: Path, load_seconds: int = 8) -> dict:
             break
         time.sleep(0.02)
     out = load.communicate(timeout=load_seconds + 60)[0]
-    errors = 0
-    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if m:
-        errors += int(m.group(1))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if m:
-        errors += sum(int(x) for x in m.groups())
+    errors = wrk_errors(out)
     reqs = re.search(r"(\d+) requests in", out)
     return {"answered_s": answered, "all_workers_s": elapsed, "errors": errors,
             "requests": int(reqs.group(1)) if reqs else 0}

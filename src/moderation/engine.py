@@ -373,14 +373,9 @@ class Moderator:
                 if v_ascii_end and oend < len(folded) and _ASCII_ALNUM.match(folded[oend]):
                     continue
                 # Word boundaries mean nothing inside split characters (其土亻老君: jieba reads
-                # 老君), so split variants skip them; homophones still may not be common words.
-                if "split" in via:
-                    if "homophone" in via and _is_common_word(seg):
-                        continue
-                elif "boundary" in entry.flags or "homophone" in via:
-                    # The dictionary look-up first: it is cheap and spares most tokenizations.
-                    if "homophone" in via and _is_common_word(seg):
-                        continue
+                # 老君), so split variants skip them. (Homophones that are common words were
+                # turned away above, before any span or tokenization.)
+                if "split" not in via and ("boundary" in entry.flags or "homophone" in via):
                     if tokens is None:
                         tokens = _TokenEdges(folded)
                     # After a run of the first character the word starts at the run's last one:

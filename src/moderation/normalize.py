@@ -55,7 +55,6 @@ _NUMERAL_TABLE = str.maketrans(NUMERALS)
 
 # Noise: anything that is not a letter or digit (Han characters are letters) after folding.
 NOISE_RE = re.compile(r"[\W_]+")
-_KEPT_CHAR_RE = re.compile(r"[^\W_]")
 HAN_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 HAN_RE = re.compile(f"[{HAN_RANGES}]")
 REPEAT_RE = re.compile(f"([{HAN_RANGES}])\\1+")
