@@ -56,6 +56,20 @@ class ModerationService:
         return v.to_dict()
 
     def _check_all(self, m, work: list[tuple[int, ModerateRequest, str]], out: list) -> None:
+        # Items without a conversation are checked together (``check_texts``: one
+        # normalization and one automaton pass per chunk); conversation messages one by one,
+        # in order. If the batch call fails, every item is tried alone below.
+        plain = [(i, it, text) for i, it, text in work if it.conversation_id is None]
+        if len(plain) > 1:
+            try:
+                verdicts = m.check_texts([t for _, _, t in plain], scene=[it.scene for _, it, _ in plain],
+                                         ids=[it.id for _, it, _ in plain], fields=[it.field for _, it, _ in plain])
+            except Exception as exc:  # noqa: BLE001
+                log.error("batch check failed, checking one by one: %s", type(exc).__name__)
+            else:
+                for (i, _, _), v in zip(plain, verdicts):
+                    out[i] = v.to_dict()
+                work = [w for w in work if w[1].conversation_id is not None]
         for i, it, text in work:
             try:
                 out[i] = self._check(m, it, text)

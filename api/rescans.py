@@ -270,6 +270,10 @@ def _status(request: Request, job_dir: Path, job: dict[str, Any]) -> dict[str, A
                     os.replace(tmp, job_dir / "output.jsonl")
             finally:
                 r.close()
+        except rescan_redis.JobNotFound:
+            # job.json outlived the job's Redis keys (they expire RESULT_TTL_S after it ends,
+            # or Redis was emptied): the job is gone, which is not Redis being unavailable.
+            raise ApiError(404, "not_found", "no such rescan job (its data has expired)") from None
         except RescanError as e:
             raise ApiError(503, "unavailable", str(e)) from None
         except Exception as e:  # noqa: BLE001 - Redis went away mid-request

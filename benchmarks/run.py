@@ -218,6 +218,27 @@ def measure_check_backends(mods: dict[str, Any], texts: Sequence[str], budget: f
     return out
 
 
+def measure_check_texts(m, texts: Sequence[str], budget: float, batch: int = 1000, compare: int = 5000) -> dict[str, Any]:
+    """``check_texts`` over ``texts`` in calls of ``batch`` texts (what ``scan``, the batch
+    endpoint and rescans do), until ``budget`` s; and whether its verdicts equal ``check``'s
+    on the first ``compare`` texts."""
+    head = list(texts[:compare])
+    same = all(a.to_dict() == b.to_dict() for a, b in
+               zip(m.check_texts(head, scene=SCENE), (m.check(x, scene=SCENE) for x in head)))
+    n = chars = 0
+    t0 = perf()
+    for a in range(0, len(texts), batch):
+        part = texts[a:a + batch]
+        m.check_texts(part, scene=SCENE)
+        n += len(part)
+        chars += sum(map(len, part))
+        if perf() - t0 > budget:
+            break
+    dt = max(perf() - t0, 1e-9)
+    return {"n": n, "seconds": dt, "msgs_s": n / dt, "chars_s": chars / dt, "batch": batch,
+            "same_verdicts": same, "compared": len(head)}
+
+
 def measure_match_backends(mods: dict[str, Any], texts: Sequence[str]) -> dict[str, float]:
     """Seconds of ``matcher.find`` alone over the normalized texts, per backend (alternating)."""
     docs = [next(iter(mods.values()))._engine.normalizer.normalize(t).canon for t in texts]
@@ -553,8 +574,14 @@ def other_results(text: str) -> dict[str, Any]:
 
 def _headline_rows(R: dict[str, Any]) -> list[str]:
     rows = ["| word list | entries | `Moderator.check` msgs/s (one core) | chars/s | vs plain pipeline | "
-            "vs bare ahocorasick-rs scan | `moderation scan` msgs/s | start-up warm / cold | peak RSS |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            "vs bare ahocorasick-rs scan | `check_texts` msgs/s (batches) | `moderation scan` msgs/s | "
+            "start-up warm / cold | peak RSS |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+    def ct(r: dict[str, Any] | None) -> str:
+        x = (r or {}).get("check_texts")
+        return f"{fmt_int(x['msgs_s'])} | " if x else "– | "
+
     su_all = R.get("startup", {})
     for name, r in R["lists"].items():
         ck = r["check"]
@@ -563,7 +590,7 @@ def _headline_rows(R: dict[str, Any]) -> list[str]:
         su = su_all.get(name)
         rows.append(
             f"| {name} | {fmt_int(r['entries'])} | **{fmt_int(ck['msgs_s'])}** | {fmt_int(ck['chars_s'])} | "
-            f"{fmt_ratio(ck['msgs_s'], pp['msgs_s'])} | {fmt_ratio(ck['msgs_s'], rs['msgs_s'])} | "
+            f"{fmt_ratio(ck['msgs_s'], pp['msgs_s'])} | {fmt_ratio(ck['msgs_s'], rs['msgs_s'])} | " + ct(r)
             + (f"{fmt_int(sc['msgs_s'])} | " if sc else "– | ")
             + (f"{su['warm']['ready_s']:.2f} s / {su['cold']['ready_s']:.2f} s | {su['warm']['rss_busy_mb']:.0f} MB |"
                if su else "– | – |")
@@ -574,8 +601,8 @@ def _headline_rows(R: dict[str, Any]) -> list[str]:
             rows.append(f"| {CUT_NAME} | {fmt_int(entries)} | "
                         + (f"**{fmt_int(cr['check']['msgs_s'])}** | {fmt_int(cr['check']['chars_s'])} | "
                            f"{fmt_ratio(cr['check']['msgs_s'], peer(cr, 'PlainPipeline')['msgs_s'])} | "
-                           f"{fmt_ratio(cr['check']['msgs_s'], peer(cr, 'RsScan')['msgs_s'])} | – | "
-                           if cr else "– | – | – | – | – | ")
+                           f"{fmt_ratio(cr['check']['msgs_s'], peer(cr, 'RsScan')['msgs_s'])} | " + ct(cr) + "– | "
+                           if cr else "– | – | – | – | – | – | ")
                         + (f"{cut['warm']['ready_s']:.2f} s / {cut['cold']['ready_s']:.2f} s | "
                            f"{cut['warm']['rss_busy_mb']:.0f} MB |" if cut else "– | – |"))
     return rows
@@ -617,6 +644,13 @@ def render_summary(R: dict[str, Any]) -> list[str]:
              f"{mark(ck['msgs_s'] >= T_PLAIN * pp['msgs_s'])} | {src} |")
     L.append(f"| … against the bare ahocorasick-rs scan (matching only) | {fmt_ratio(ck['msgs_s'], rs['msgs_s'])} "
              f"({fmt_int(rs['msgs_s'])} msgs/s) | as close as the work allows | – | {src} |")
+    ct = t.get("check_texts")
+    if ct:
+        L.append(f"| `Moderator.check_texts` (calls of {fmt_int(ct['batch'])} texts: scan, batch endpoint, rescans), "
+                 f"{t_name} | **{fmt_int(ct['msgs_s'])} msgs/s** per core, {fmt_ratio(ct['msgs_s'], pp['msgs_s'])} the plain "
+                 f"pipeline, {fmt_ratio(ct['msgs_s'], ck['msgs_s'])} `check`; verdicts equal `check`'s on "
+                 f"{fmt_int(ct['compared'])} texts: {'yes' if ct['same_verdicts'] else '**no**'} | ≥ {fmt_int(T_MSGS)} msgs/s | "
+                 f"{mark(ct['msgs_s'] >= T_MSGS)} | {src} |")
     if R.get("cut"):
         L.append(f"| `Moderator.check`, all {fmt_int(r['entries'])} lexicon entries | {fmt_int(r['check']['msgs_s'])} "
                  f"msgs/s, {fmt_ratio(r['check']['msgs_s'], peer(r, 'PlainPipeline')['msgs_s'])} the plain pipeline, "
@@ -1169,6 +1203,8 @@ def main(argv: list[str] | None = None) -> int:
                          "match_n": n_match}
         r["check"] = chk[default]
         log(f"[{name}] " + ", ".join(f"{b} {fmt_int(x['msgs_s'])} msgs/s" for b, x in chk.items()))
+        r["check_texts"] = measure_check_texts(mods[default], c.messages, CHECK_BUDGET_S / 2)
+        log(f"[{name}] check_texts {fmt_int(r['check_texts']['msgs_s'])} msgs/s")
         for b in list(mods):
             if b != default:
                 del mods[b]
@@ -1196,7 +1232,8 @@ def main(argv: list[str] | None = None) -> int:
     for x in c.messages[:500]:
         m.check(x, scene=SCENE)
     R["cut"] = {"dir": str(cut_dir), "entries": len(m.wordlist.entries), "patterns": len(m._engine.patterns),
-                "check": measure_check_backends({default: m}, c.messages, budget=CHECK_BUDGET_S / 2)[default]}
+                "check": measure_check_backends({default: m}, c.messages, budget=CHECK_BUDGET_S / 2)[default],
+                "check_texts": measure_check_texts(m, c.messages, CHECK_BUDGET_S / 2)}
     R["cut"]["peers"] = measure_peers(engine_terms(m), c.messages, a.peer_budget,
                                       classes=(peers_mod.RsScan, peers_mod.PlainPipeline))
     log(f"[{CUT_NAME}] {fmt_int(R['cut']['check']['msgs_s'])} msgs/s")

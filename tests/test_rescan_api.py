@@ -142,3 +142,45 @@ def test_odd_input_names_and_an_unreachable_redis_are_4xx_5xx_not_500_and_leave_
         assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable", r.text
         jobs = tmp_path / "var" / "rescans"
         assert not jobs.exists() or not any(jobs.iterdir())  # the failed job left nothing behind
+
+
+def _not_found(resp) -> None:
+    assert resp.status_code == 404, resp.text
+    body = resp.json()
+    assert list(body) == ["error"] and sorted(body["error"]) == ["code", "message"]  # the contract shape
+    assert body["error"]["code"] == "not_found" and body["error"]["message"]
+
+
+def test_unknown_job_is_404_in_local_mode(client):
+    for path in ("/v1/rescans/0123456789ab", "/v1/rescans/0123456789ab/output", "/v1/rescans/not-an-id"):
+        _not_found(client.get(path, headers=A))
+
+
+def test_unknown_or_expired_redis_job_is_404_and_redis_down_is_503(tmp_path, tiny_wordlists, redis_server, monkeypatch):
+    from moderation.rescan_redis import job_key
+
+    monkeypatch.setenv("MODERATION_HISTORY_DIR", str(tmp_path / "hist"))
+    settings = _settings(tmp_path, tiny_wordlists, redis_url=redis_server.url)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        _not_found(client.get("/v1/rescans/0123456789ab", headers=A))  # never created
+
+        ctype = {**A, "Content-Type": "application/x-ndjson"}
+        expired = client.post("/v1/rescans", content=_body(), headers=ctype).json()["id"]
+        emptied = client.post("/v1/rescans", content=_body(), headers=ctype).json()["id"]
+        WorkerLoop(connect(redis_server.url), Moderator(wordlist_dir=tiny_wordlists), "w", log=lambda s: None,
+                   block_ms=10).run(max_chunks=1)  # one job done, the other still queued
+        assert client.get(f"/v1/rescans/{expired}", headers=A).status_code == 200
+
+        # The job's keys expire (RESULT_TTL_S after it ends) while job.json stays on disk; the
+        # API queues a job under its own id.
+        assert connect(redis_server.url).delete(*(job_key(expired) + s for s in ("", ":results", ":stats"))) == 3
+        _not_found(client.get(f"/v1/rescans/{expired}", headers=A))
+        _not_found(client.get(f"/v1/rescans/{expired}/output", headers=A))
+
+        # Redis down: the job may well exist, so that stays 503, not 404.
+        redis_server.stop()
+        down = client.get(f"/v1/rescans/{emptied}", headers=A)
+        assert down.status_code == 503 and down.json()["error"]["code"] == "unavailable", down.text
+        # Redis back, but empty (restarted without persistence): the job is gone.
+        redis_server.start()
+        _not_found(client.get(f"/v1/rescans/{emptied}", headers=A))

@@ -24,6 +24,10 @@ class _Slow:
         time.sleep(self._delay)
         return self._inner.check(text, **kw)
 
+    def check_texts(self, texts, **kw):
+        time.sleep(self._delay * len(texts))
+        return self._inner.check_texts(texts, **kw)
+
 
 def slow_fixture(args):
     from moderation import Moderator
@@ -50,6 +54,9 @@ class _Fast:
     def check(self, text, scene="post", id=None, field=None, **kw):
         return _Verdict(text, scene, id)
 
+    def check_texts(self, texts, scene="post", ids=None, fields=None):
+        return [_Verdict(t, scene, i) for t, i in zip(texts, ids or [None] * len(texts))]
+
 
 def fast_fake(args):
     return _Fast()
@@ -68,18 +75,27 @@ class _Probe:
     def __getattr__(self, name):
         return getattr(self._inner, name)
 
-    def check(self, text, **kw):
+    def _hook(self) -> None:
         if self._events is None and os.getpid() != self._built_in:
             import sys
 
             events: list[str] = []
             self._events = events
             sys.addaudithook(lambda ev, args: events.append(f"{ev} {str(args[0])[:60]}") if ev in ("open", "import") else None)
-        v = self._inner.check(text, **kw)
+
+    def _tag(self, v):
         if self._events is not None and v.decision != "pass":
             v.extra["worker_pid"] = os.getpid()
             v.extra["loaded"] = list(self._events)
         return v
+
+    def check(self, text, **kw):
+        self._hook()
+        return self._tag(self._inner.check(text, **kw))
+
+    def check_texts(self, texts, **kw):
+        self._hook()
+        return [self._tag(v) for v in self._inner.check_texts(texts, **kw)]
 
 
 def probe_fixture(args):

@@ -119,13 +119,14 @@ def test_a_chunk_processed_twice_is_written_and_counted_once(tmp_path, redis_ser
     r = connect(redis_server.url)
     job = enqueue(r, str(inp), "jsonl", "profile", moderator.version, chunk_lines=50)
     w1 = WorkerLoop(r, moderator, "w1", claim_timeout_s=0.05, log=lambda m: None, block_ms=10)
-    eid, fields = w1._next()
+    eid, fields, deliveries = w1._next()
+    assert deliveries == 1
     # w1 stalls (e.g. a long GC pause) past the claim timeout; w2 takes the chunk over.
     time.sleep(0.1)
     w2 = WorkerLoop(r, moderator, "w2", claim_timeout_s=0.05, log=lambda m: None, block_ms=10)
-    eid2, fields2 = w2._next()
-    assert eid2 == eid and fields2[b"seq"] == fields[b"seq"]
-    assert w2.process(eid2, fields2) and w1.process(eid, fields)
+    eid2, fields2, deliveries2 = w2._next()
+    assert eid2 == eid and fields2[b"seq"] == fields[b"seq"] and deliveries2 == 2
+    assert w2.process(eid2, fields2, deliveries2) and w1.process(eid, fields, deliveries)
     stats = job_status(r, job)
     assert stats["chunks_done"] == 1 and stats["profiles_done"] == 50
     w2.run(max_chunks=1)
@@ -179,6 +180,8 @@ def test_worker_with_other_lists_leaves_the_chunk_for_others(tmp_path, redis_ser
     st = job_status(r, job)
     assert st["chunks_done"] == 0 and "needs 0000000000000000" in st["error"]
     assert r.xpending(STREAM, GROUP)["pending"] == 1
+    # The wrong worker gave its delivery back: it does not count towards the delivery limit.
+    assert r.xpending_range(STREAM, GROUP, "-", "+", 10)[0]["times_delivered"] == 0
 
 
 def test_delta_job_over_redis_equals_local_delta(tmp_path, redis_server):
@@ -265,3 +268,166 @@ def test_enqueue_keeps_a_bounded_backlog_on_the_stream(tmp_path, redis_server, m
     out = tmp_path / "o.jsonl"
     collect(r, job, str(out))
     assert out.read_bytes() == local_output(moderator, inp, tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# Poison chunks: a delivery limit, so that a chunk that kills every worker cannot stall a job
+
+
+def _hold_all(r, deliveries: dict[int, int]) -> dict[int, bytes]:
+    """Deliver every queued chunk to a consumer that died ("dead"), then set each chunk's delivery
+    count (seq -> count, as XCLAIM RETRYCOUNT) and make it idle long enough to be claimed."""
+    got = r.xreadgroup(GROUP, "dead", {STREAM: ">"}, count=100)
+    eids = {int(f[b"seq"]): eid for eid, f in got[0][1]}
+    for seq, eid in eids.items():
+        r.xclaim(STREAM, GROUP, "dead", 0, [eid], idle=60_000, retrycount=deliveries.get(seq, 1), justid=True)
+    return eids
+
+
+def test_a_chunk_delivered_too_often_is_abandoned_as_error_lines_and_the_job_finishes(tmp_path, redis_server, moderator):
+    records = make_records(12, seed=4)
+    records[5] = b"{not json"  # in the poison chunk: an error line without an id
+    inp = write_jsonl(tmp_path / "in.jsonl", records)
+    r = connect(redis_server.url)
+    job = enqueue(r, str(inp), "jsonl", "profile", moderator.version, chunk_lines=4)
+    assert job_status(r, job)["chunks"] == 3
+    # Chunk 0 was delivered max_deliveries - 1 times before: this claim is the 3rd delivery, the
+    # last one allowed. Chunk 1 was delivered 3 times: the 4th is one too many. Chunk 2: once.
+    eids = _hold_all(r, {0: 2, 1: 3, 2: 1})
+    logs: list[str] = []
+    w = WorkerLoop(r, moderator, "w", claim_timeout_s=1, log=logs.append, block_ms=10, max_deliveries=3)
+    assert w.run(max_chunks=3) == 3
+    assert w.abandoned == 1
+
+    st = job_status(r, job)
+    assert st["state"] == "done" and st["chunks_done"] == 3
+    assert r.xpending(STREAM, GROUP)["pending"] == 0 and r.xlen(STREAM) == 0
+
+    out = tmp_path / "o.jsonl"
+    collect(r, job, str(out))
+    got = [orjson.loads(x) for x in out.read_bytes().splitlines()]
+    checker = RecordChecker(moderator)
+    normal = [orjson.loads(x) for x in checker.run_chunk("jsonl", b"\n".join(
+        orjson.dumps(x) for x in records[:4]), 1).out.splitlines()]
+    tail = [orjson.loads(x) for x in checker.run_chunk("jsonl", b"\n".join(
+        orjson.dumps(x) for x in records[8:]), 9).out.splitlines()]
+    msg = "not checked: its chunk was abandoned after 3 deliveries (every worker that took it stopped, hung or failed on it)"
+    poison = [{"id": "u4", "error": msg, "line": 5}, {"id": None, "error": msg, "line": 6},
+              {"id": "u6", "error": msg, "line": 7}, {"id": "u7", "error": msg, "line": 8}]
+    assert got == normal + poison + tail
+    assert any("decision" in x for x in normal + tail)  # the others got real verdicts
+
+    flagged = sum(1 for x in normal + tail if "decision" in x)
+    assert st["profiles_done"] == 12
+    assert st["summary"]["decision"]["error"] == 4
+    assert sum(st["summary"]["decision"].values()) == 12 and st["summary"]["decision"].get("pass", 0) == 8 - flagged
+
+    said = [m for m in logs if "abandoned" in m]
+    assert len(said) == 1 and "chunk 1 of job " + job in said[0] and eids[1].decode() in said[0]
+    assert "4 record(s)" in said[0] and "after 3 deliveries" in said[0]
+    texts = [x.get("text") or x["fields"]["bio"] for x in records if isinstance(x, dict)]
+    assert not any(t in m for t in texts for m in logs)  # ids and counts only
+
+
+def test_max_deliveries_is_respected_exactly(tmp_path, redis_server, moderator):
+    inp = write_jsonl(tmp_path / "in.jsonl", make_records(6, seed=3))
+    want = local_output(moderator, inp, tmp_path)
+    r = connect(redis_server.url)
+    job = enqueue(r, str(inp), "jsonl", "profile", moderator.version, chunk_lines=3)
+    # Each chunk has been delivered 4 times already; with max_deliveries 5 the 5th is processed.
+    _hold_all(r, {0: 4, 1: 4})
+    w = WorkerLoop(r, moderator, "w", claim_timeout_s=1, log=lambda m: None, block_ms=10, max_deliveries=5)
+    nxt = w._next()
+    assert nxt is not None and nxt[2] == 5
+    assert w.process(*nxt)
+    nxt = w._next()
+    assert nxt is not None and nxt[2] == 5
+    assert w.process(*nxt)
+    assert w.abandoned == 0
+    out = tmp_path / "o.jsonl"
+    collect(r, job, str(out))
+    assert out.read_bytes() == want
+    assert job_status(r, job)["summary"]["decision"].get("error", 0) == 0
+
+
+class _Crash(BaseException):
+    """Stands for a record that kills the worker process (not an Exception: nothing catches it)."""
+
+
+class _Poisoned:
+    """The real engine, except that one text kills whoever checks it."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def check(self, text, **kw):
+        if "POISON" in text:
+            raise _Crash()
+        return self._inner.check(text, **kw)
+
+    def check_texts(self, texts, **kw):  # the batch path a rescan may take for plain records
+        if any("POISON" in t for t in texts):
+            raise _Crash()
+        return self._inner.check_texts(texts, **kw)
+
+
+def test_a_record_that_kills_every_worker_ends_as_error_lines_after_max_deliveries(tmp_path, redis_server, moderator):
+    records = make_records(9, seed=8)
+    records[4] = {"id": "killer", "text": "POISON"}
+    inp = write_jsonl(tmp_path / "in.jsonl", records)
+    r = connect(redis_server.url)
+    job = enqueue(r, str(inp), "jsonl", "profile", moderator.version, chunk_lines=3)
+    engine = _Poisoned(moderator)
+    logs: list[str] = []
+    crashes = 0
+    for i in range(10):  # a supervisor restarting a worker that died, under a new name
+        w = WorkerLoop(r, engine, f"w{i}", claim_timeout_s=0.05, idle_exit_s=30, log=logs.append, block_ms=10,
+                       max_deliveries=2)
+        try:
+            w.run(max_chunks=3 - job_status(r, job)["chunks_done"])
+        except _Crash:
+            crashes += 1
+            continue
+        break
+    assert crashes == 2  # delivered twice, both times the worker died; the 3rd is abandoned
+    st = job_status(r, job)
+    assert st["state"] == "done" and st["profiles_done"] == 9 and st["summary"]["decision"]["error"] == 3
+    out = tmp_path / "o.jsonl"
+    collect(r, job, str(out))
+    errors = [x for x in map(orjson.loads, out.read_bytes().splitlines()) if "error" in x]
+    assert [(x["id"], x["line"]) for x in errors] == [("u3", 4), ("killer", 5), ("u5", 6)]
+    assert all("after 2 deliveries" in x["error"] for x in errors)
+    assert not any("POISON" in m for m in logs)
+
+
+def test_a_chunk_that_raises_is_left_pending_not_retried_in_a_loop(tmp_path, redis_server, moderator):
+    inp = write_jsonl(tmp_path / "in.jsonl", make_records(6, seed=1))
+    r = connect(redis_server.url)
+    job = enqueue(r, str(inp), "jsonl", "profile", moderator.version, chunk_lines=3)
+    # An entry that makes process() raise an ordinary exception (here: a seq that is no number).
+    bad = r.xadd(STREAM, {"job": job, "seq": "secret-seq", "data": b'{"id": "z", "text": "secret text"}'})
+    stamped: list[tuple[float, str]] = []
+    w = WorkerLoop(r, moderator, "w", claim_timeout_s=0.2, log=lambda m: stamped.append((time.monotonic(), m)),
+                   block_ms=10, max_deliveries=2)
+    assert w.run(max_chunks=3) == 3  # two chunks and, in the end, the bad entry
+    failed = [t for t, m in stamped if "failed (ValueError)" in m]
+    assert len(failed) == 2  # two deliveries, then the limit: dropped, not tried a third time
+    assert failed[1] - failed[0] >= 0.2  # the second try only after the claim timeout
+    assert any("dropped stream entry " + bad.decode() in m for _, m in stamped)
+    assert not any("secret" in m for _, m in stamped)  # the exception's type only, never its text
+    assert r.xpending(STREAM, GROUP)["pending"] == 0 and r.xlen(STREAM) == 0
+    st = job_status(r, job)
+    assert st["state"] == "done" and st["profiles_done"] == 6
+    out = tmp_path / "o.jsonl"
+    collect(r, job, str(out))
+    assert out.read_bytes() == local_output(moderator, inp, tmp_path)
+
+
+def test_worker_rejects_a_delivery_limit_below_one(redis_server, moderator):
+    from moderation.rescan import RescanError
+
+    with pytest.raises(RescanError):
+        WorkerLoop(connect(redis_server.url), moderator, "w", max_deliveries=0)

@@ -91,7 +91,25 @@ def _scan_item(raw: bytes, lineno: int, default_scene: str) -> tuple[Any, dict[s
 def scan_stream(moderator, src: Iterable[bytes], out: IO[bytes], default_scene: str = "post") -> dict[str, int]:
     """JSON Lines in, JSON Lines out, in order, constant memory; bad lines get error lines."""
     counts = {"lines": 0, "errors": 0, "pass": 0, "review": 0, "block": 0}
-    buf: list[bytes] = []
+    buf: list[bytes | None] = []
+    # Lines without a conversation are checked together (``check_texts``) when the buffer is
+    # written; a conversation's messages are checked at once, in order, since each one's
+    # verdict depends on those before it.
+    batch: list[tuple[int, dict]] = []
+
+    def flush() -> None:
+        if batch:
+            items = [it for _, it in batch]
+            verdicts = moderator.check_texts(
+                [it["text"] for it in items], scene=[it["scene"] for it in items],
+                ids=[it.get("id") for it in items], fields=[it.get("field") for it in items])
+            for (slot, _), v in zip(batch, verdicts):
+                counts[v.decision] += 1
+                buf[slot] = orjson.dumps(v.to_dict())
+            batch.clear()
+        out.write(b"\n".join(buf) + b"\n")  # type: ignore[arg-type]
+        buf.clear()
+
     for lineno, raw in enumerate(src, 1):
         ident, item = _scan_item(raw, lineno, default_scene)
         if item == "":
@@ -100,15 +118,17 @@ def scan_stream(moderator, src: Iterable[bytes], out: IO[bytes], default_scene: 
         if isinstance(item, str):
             counts["errors"] += 1
             buf.append(orjson.dumps({"id": ident, "error": item}))
+        elif item.get("conversation_id") is None:
+            batch.append((len(buf), item))
+            buf.append(None)
         else:
             v = moderator.check_item(item, default_scene)
             counts[v.decision] += 1
             buf.append(orjson.dumps(v.to_dict()))
-        if len(buf) >= 256:
-            out.write(b"\n".join(buf) + b"\n")
-            buf.clear()
+        if len(buf) >= 512:
+            flush()
     if buf:
-        out.write(b"\n".join(buf) + b"\n")
+        flush()
     out.flush()
     return counts
 

@@ -21,13 +21,13 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 from .detectors.base import CheckContext, Detector
 from . import segment
 from .matcher import DEFAULT_BACKEND, build_matcher
-from .normalize import HAN_RE, NOISE_RE, REPEAT_RE, VIA_ORDER, NormalizedText, Normalizer, _cache_dir
+from .normalize import HAN_RE, NOISE_RE, REPEAT_RE, VIA_ORDER, NormalizedText, Normalizer, _cache_dir, BATCH_SEP
 from .types import DECISION_RANK, SCENES, Hit, Verdict, make_hit, make_verdict
 from .wordlists import AllowEntry, Entry, Wordlist, load_wordlist
 
 log = logging.getLogger("moderation")
 
-COMPILE_VERSION = 9
+COMPILE_VERSION = 10
 # Variants per entry are generated for words up to this many Han characters.
 MAX_VARIANT_CHARS = 8
 # A homophone reading is rejected when the matched characters are themselves a common word.
@@ -128,7 +128,11 @@ def compile_variants(wordlist: Wordlist, normalizer: Normalizer) -> tuple[list[s
                         alt = alt.replace(two, one)
                     if alt != sp:
                         add(alt, "split", i)
-    patterns = list(table)
+    # Patterns of one character come last: their variants can only match literally (a
+    # homophone needs two Han characters), so the engine finds them with a character class
+    # over ``text`` instead of the automaton, where their canonical character (万 for 湾)
+    # would meet every homophone in ordinary text (玩, 完, 晚) for nothing.
+    patterns = sorted(table, key=lambda p: len(p) == 1)
     return patterns, [tuple(table[p]) for p in patterns]
 
 
@@ -161,11 +165,31 @@ class _Engine:
         self.allow: tuple[AllowEntry, ...] = wordlist.allow
         self.policy = wordlist.policy
         self.patterns, self.variants, self.matcher = self._compiled(backend)
+        # The one-character patterns (see compile_variants): their literal characters, found
+        # in ``text`` by one character class, each naming its pattern.
+        self.single_pid: dict[str, int] = {}
+        for pid in range(len(_automaton_patterns(self.patterns)), len(self.patterns)):
+            for v in self.variants[pid]:
+                self.single_pid[v[2]] = pid
+        self.single_re = re.compile(
+            "[" + "".join(re.escape(c) for c in self.single_pid) + "]") if self.single_pid else None
         if detectors is None:
             from .detectors import default_detectors
 
             detectors = default_detectors()
         self.detectors = tuple(detectors)
+        # Chunks of texts are joined by BATCH_SEP: only when no pattern holds it.
+        self.batch = None if any(BATCH_SEP in p for p in self.patterns) else True
+
+    def find(self, canon: str, text: str) -> list[tuple[int, int, int]]:
+        """Word-list candidates ``(start, end, pattern id)`` in a text's ``canon``/``text``."""
+        matches = self.matcher.find(canon)
+        if self.single_re is not None:
+            single = self.single_pid
+            for m in self.single_re.finditer(text):
+                s = m.start()
+                matches.append((s, s + 1, single[m.group()]))
+        return matches
 
     def _compiled(self, backend: str):
         """Patterns, variants and matcher, from the on-disk cache when the lists are unchanged.
@@ -180,11 +204,11 @@ class _Engine:
         try:
             with open(path, "rb") as fh:
                 patterns, variants, matcher = pickle.load(fh)
-            return patterns, variants, matcher or build_matcher(patterns, backend)
+            return patterns, variants, matcher or build_matcher(_automaton_patterns(patterns), backend)
         except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError):
             pass
         patterns, variants = compile_variants(self.wordlist, self.normalizer)
-        matcher = build_matcher(patterns, backend)
+        matcher = build_matcher(_automaton_patterns(patterns), backend)
         compiled = (patterns, variants, matcher if getattr(matcher, "picklable", False) else None)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +272,7 @@ class Moderator:
 
     def _warm_rest(self) -> None:
         segment.dictionary()
+        self._engine.normalizer._np_tables()  # check_texts' code-point tables (about 0.3 s)
         self.check("加我微信 abc12345 日结300 预热", scene="chat")
 
     @property
@@ -314,8 +339,9 @@ class Moderator:
             hits = _outside_allowed(hits, allow_spans)
         return self._verdict(eng, text, scene, id, _dedupe(hits), context_missing)
 
-    def _word_hits(self, eng: _Engine, doc: NormalizedText, scene: str, field: str | None):
-        matches = eng.matcher.find(doc.canon)
+    def _word_hits(self, eng: _Engine, doc: NormalizedText, scene: str, field: str | None, matches=None):
+        if matches is None:
+            matches = eng.find(doc.canon, doc.text)
         if not matches:
             return [], []
         hits: list[Hit] = []
@@ -414,6 +440,91 @@ class Moderator:
                 masked = "".join(chars)
         return make_verdict(decision, tuple(hits), masked, eng.version, scene, id, context_missing)
 
+    def check_texts(
+        self,
+        texts: Sequence[str],
+        scene: str | Sequence[str] = "post",
+        ids: Sequence[Any] | None = None,
+        fields: str | Sequence[str | None] | None = None,
+    ) -> list[Verdict]:
+        """Verdicts for many texts at once, equal to ``check`` on each (without conversations).
+
+        ``scene`` and ``fields`` are one value for all texts or one per text. The texts are
+        normalized and matched as one joined string, a chunk at a time, so the per-call costs
+        of the C-level passes are paid once per chunk; only texts that some word-list
+        candidate or detector trigger touches go through the per-text checks (most texts have
+        neither). Bulk callers (``scan``, the batch endpoint, rescans) use it.
+        """
+        n = len(texts)
+        scenes = [scene] * n if isinstance(scene, str) else list(scene)
+        field_l = [fields] * n if fields is None or isinstance(fields, str) else list(fields)
+        id_l = [None] * n if ids is None else list(ids)
+        if len(scenes) != n or len(field_l) != n or len(id_l) != n:
+            raise ValueError("scene, ids and fields must give one value per text")
+        for sc in set(scenes):
+            if sc not in SCENES:
+                raise UnknownScene(f"unknown scene {sc!r}; use one of {', '.join(SCENES)}")
+        for t in texts:
+            if type(t) is not str:
+                if not isinstance(t, str):
+                    raise TypeError("text must be a string")
+        eng = self._engine
+        out: list[Verdict] = []
+        a = 0
+        while a < n:
+            b = a
+            size = 0
+            while b < n and b - a < BATCH_TEXTS and size < BATCH_CHARS:
+                size += len(texts[b]) + 1
+                b += 1
+            out.extend(self._check_chunk(eng, texts[a:b], scenes[a:b], id_l[a:b], field_l[a:b]))
+            a = b
+        return out
+
+    def _check_chunk(self, eng: _Engine, texts, scenes, ids, fields) -> list[Verdict]:
+        if len(texts) == 1 or eng.batch is None:
+            return [self.check(t, scene=sc, id=i, field=f) for t, sc, i, f in zip(texts, scenes, ids, fields)]
+        joined = BATCH_SEP.join(texts)
+        got = None
+        if joined.count(BATCH_SEP) == len(texts) - 1:
+            got = eng.normalizer.normalize_joined(joined)
+        if got is None or got[0].count(BATCH_SEP) != len(texts) - 1:
+            # A text holds the separator itself, or folding would change lengths: one at a time.
+            return [self.check(t, scene=sc, id=i, field=f) for t, sc, i, f in zip(texts, scenes, ids, fields)]
+        folded_all, stripped_all, text_all, canon_all = got
+        views = BatchViews(texts, folded_all, stripped_all, text_all, canon_all)
+        need = views.split_matches(eng.find(canon_all, text_all))
+        # Each detector that can names the texts worth its look (with what it found on the
+        # way); ``find_batched`` then checks those alone. Others run on every text.
+        gates = []
+        for det in eng.detectors:
+            gate = getattr(det, "batch_triggers", None)
+            gates.append(gate(views) if gate is not None and hasattr(det, "find_batched") else None)
+        version = eng.version
+        out: list[Verdict] = []
+        dets = list(zip(eng.detectors, gates))
+        for i, text in enumerate(texts):
+            matches = need.get(i)
+            run = [(det, g) for det, g in dets if g is None or i in g]
+            scene = scenes[i]
+            if matches is None and not run:
+                out.append(make_verdict("pass", (), text, version, scene, ids[i], False))
+                continue
+            doc = views.doc(i)
+            field = fields[i]
+            if matches is not None:
+                hits, allow_spans = self._word_hits(eng, doc, scene, field, matches)
+            else:
+                hits, allow_spans = [], []
+            ctx = _plain_context(scene, field) if field is None or type(field) is str else CheckContext(
+                scene=scene, field=field)
+            for det, g in run:
+                hits.extend(det.find(doc, ctx) if g is None else det.find_batched(doc, ctx, g[i]))
+            if allow_spans and hits:
+                hits = _outside_allowed(hits, allow_spans)
+            out.append(self._verdict(eng, text, scene, ids[i], _dedupe(hits), False))
+        return out
+
     def check_many(self, items: Iterable[dict[str, Any]], default_scene: str = "post") -> Iterator[Verdict]:
         """Verdicts for dicts shaped like scan lines, in order (errors raise)."""
         for it in items:
@@ -428,6 +539,81 @@ class Moderator:
             conversation_id=conv, message_id=item.get("message_id", item.get("id")) if conv is not None else None,
             timestamp=item.get("timestamp"),
         )
+
+
+BATCH_TEXTS = 512
+BATCH_CHARS = 65_536
+
+
+class BatchViews:
+    """The normalized views of a chunk of texts joined by ``BATCH_SEP``, and where each text
+    starts in them. Detectors' ``batch_triggers`` read it to name the texts worth a look."""
+
+    def __init__(self, texts, folded: str, stripped: str, text: str, canon: str) -> None:
+        self.texts = texts
+        self.folded = folded
+        self.stripped = stripped
+        self.text = text
+        self.canon = canon
+        starts = []
+        pos = 0
+        for t in texts:
+            starts.append(pos)
+            pos += len(t) + 1
+        self.folded_starts = starts  # folding keeps lengths: also the received offsets
+        self._pieces = text.split(BATCH_SEP)
+        starts = []
+        pos = 0
+        for p in self._pieces:
+            starts.append(pos)
+            pos += len(p) + 1
+        self.text_starts = starts  # canon has text's length
+        self._stripped_pieces: list[str] | None = None
+
+    def split_matches(self, matches: Iterable[tuple[int, int, int]]) -> dict[int, list[tuple[int, int, int]]]:
+        """Matches ``(start, end, id)`` over ``text``/``canon``, by text, in each text's offsets."""
+        starts = self.text_starts
+        bis = bisect.bisect_right
+        out: dict[int, list[tuple[int, int, int]]] = {}
+        for s, e, pid in matches:
+            i = bis(starts, s) - 1
+            o = starts[i]
+            lst = out.get(i)
+            if lst is None:
+                out[i] = [(s - o, e - o, pid)]
+            else:
+                lst.append((s - o, e - o, pid))
+        return out
+
+    def text_index(self, pos: int) -> int:
+        """The text a position of ``text``/``canon`` lies in."""
+        return bisect.bisect_right(self.text_starts, pos) - 1
+
+    def folded_index(self, pos: int) -> int:
+        """The text a position of ``folded`` lies in."""
+        return bisect.bisect_right(self.folded_starts, pos) - 1
+
+    def doc(self, i: int) -> NormalizedText:
+        fs = self.folded_starts[i]
+        folded = self.folded[fs:fs + len(self.texts[i])]
+        ts = self.text_starts[i]
+        text = self._pieces[i]
+        canon = self.canon[ts:ts + len(text)]
+        # Repeats were collapsed in this text when its noise-free piece is longer.
+        repeats = False
+        if self.text is not self.stripped:
+            if self._stripped_pieces is None:
+                self._stripped_pieces = self.stripped.split(BATCH_SEP)
+            repeats = len(self._stripped_pieces[i]) != len(text)
+        return NormalizedText(self.texts[i], folded, text, canon, repeats)
+
+
+def _automaton_patterns(patterns: list[str]) -> list[str]:
+    """The patterns the automaton holds: all but the one-character ones at the end."""
+    k = len(patterns)
+    while k and len(patterns[k - 1]) == 1:
+        k -= 1
+    return patterns[:k]
 
 
 def _outside_allowed(hits: list[Hit], spans: list[tuple[int, int]]) -> list[Hit]:

@@ -77,6 +77,11 @@ RADICAL_FORMS = {
     "牜": "牛", "⺧": "牛",
 }
 
+# Texts checked together (``Moderator.check_texts``) are joined with this character: a letter,
+# so the noise pass keeps it and number runs, repeats and word matches stop at it, that no
+# Chinese text writes. A chunk in which a text holds it anyway is checked one text at a time.
+BATCH_SEP = "\u01c2"
+
 VIA_ORDER = (
     "width", "case", "traditional", "lookalike", "numeral", "noise", "repeat",
     "homophone", "pinyin", "split",
@@ -341,6 +346,49 @@ class Normalizer:
         canon = collapsed.translate(self._canon_str)
         return NormalizedText(text, folded, collapsed, canon, collapsed is not stripped)
 
+    def normalize_joined(self, joined: str) -> tuple[str, str, str, str] | None:
+        """``(folded, stripped, text, canon)`` of a long string (many texts joined by
+        ``BATCH_SEP``): the same views ``normalize`` gives, computed as table look-ups over
+        the code points with numpy, about ten times faster per character than the regex and
+        ``str.translate`` passes, which pay off only on long strings. ``stripped`` is
+        ``text`` before repeats were collapsed. None when a code point folds to several
+        characters or the text has lone surrogates: the caller then normalizes text by text.
+        """
+        np = _numpy()
+        t = self._np_tables()
+        try:
+            a = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        except UnicodeEncodeError:
+            return None
+        if t.fold_multi[a].any():
+            return None
+        a = t.fold[a]
+        folded = a.tobytes().decode("utf-32-le")
+        if _HAS_CN_NUMERAL_RE.search(folded):
+            renum = NUMERAL_RUN_RE.sub(_numeral_run, folded)
+            if renum is not folded and renum != folded:
+                folded = renum
+                a = np.frombuffer(folded.encode("utf-32-le"), dtype=np.uint32)
+        s = a[t.word[a]]
+        han = t.han[s]
+        dup = han[1:] & (s[1:] == s[:-1])
+        if dup.any():
+            keep = np.ones(len(s), dtype=bool)
+            keep[1:] = ~dup
+            stripped = s.tobytes().decode("utf-32-le")
+            s = s[keep]
+            text = s.tobytes().decode("utf-32-le")
+        else:
+            text = stripped = s.tobytes().decode("utf-32-le")
+        canon = t.canon[s].tobytes().decode("utf-32-le")
+        return folded, stripped, text, canon
+
+    def _np_tables(self) -> "_NpTables":
+        t = self.__dict__.get("_np")
+        if t is None:
+            t = self._np = _NpTables(self)
+        return t
+
     def canonical(self, s: str) -> str:
         """The matching form of a list entry: folded, noise removed, repeats kept, homophones."""
         return NOISE_RE.sub("", self.fold(s)).translate(self.homophone_table)
@@ -370,6 +418,50 @@ class Normalizer:
         if NOISE_RE.search(folded, ostart, oend):
             via.add("noise")
         return via
+
+
+@lru_cache(maxsize=1)
+def _numpy():
+    import numpy
+
+    return numpy
+
+
+@lru_cache(maxsize=1)
+def _word_mask():
+    """Code points the noise pass keeps: exactly what ``NOISE_RE`` does not match, found by
+    running it over every code point once (about 0.1 s, once per process)."""
+    np = _numpy()
+    every = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
+    kept = NOISE_RE.sub("", every)
+    mask = np.zeros(0x110000, dtype=bool)
+    mask[np.frombuffer(kept.encode("utf-32-le"), dtype=np.uint32)] = True
+    return mask
+
+
+class _NpTables:
+    """A normalizer's tables as arrays over all code points, for ``normalize_joined``."""
+
+    def __init__(self, nz: "Normalizer") -> None:
+        np = _numpy()
+        fold = np.arange(0x110000, dtype=np.uint32)
+        multi = np.zeros(0x110000, dtype=bool)
+        for cp, out in nz.fold_table.items():
+            if len(out) == 1:
+                fold[cp] = ord(out)
+            else:
+                multi[cp] = True
+        self.fold = fold
+        self.fold_multi = multi
+        self.word = _word_mask()
+        han = np.zeros(0x110000, dtype=bool)
+        for lo, hi in ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF)):
+            han[lo:hi + 1] = True
+        self.han = han
+        canon = np.arange(0x110000, dtype=np.uint32)
+        cs = nz._canon_str
+        canon[:len(cs)] = np.frombuffer(cs.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        self.canon = canon
 
 
 def _first_of_run(m: re.Match[str]) -> str:

@@ -295,10 +295,10 @@ class RecordChecker:
             items = payload
         quick = getattr(self.delta, "quick_reject", None)
         fast = self.delta is None
-        check = self.moderator.check
         scene = self.default_scene
         loads = orjson.loads
         passed = 0  # fast-path passes (and delta quick rejects), counted once at the end
+        pending: list[tuple[int, str, Any, int]] = []
         line_no = first_line - 1
         for item in items:
             line_no += 1
@@ -324,20 +324,10 @@ class RecordChecker:
                     text = obj.get("text")
                     rid = obj.get("id")
                     if type(text) is str and (type(rid) is str or type(rid) is int):
-                        try:
-                            v = check(text, scene=scene, id=rid, field=None)
-                            if v.decision == "pass":
-                                passed += 1
-                                continue
-                            d = v.to_dict()
-                            line = orjson.dumps(d) + b"\n"
-                        except Exception as e:  # noqa: BLE001 - one bad record must not stop millions
-                            stats["total"] += 1
-                            out.append(self._error(rid, f"could not check this record ({type(e).__name__})", stats, line_no))
-                            continue
-                        stats["total"] += 1
-                        self._count_flagged(d, stats)
-                        out.append(line)
+                        # Checked together at the end of the chunk (``check_texts``); the
+                        # placeholder keeps its line in order.
+                        pending.append((len(out), text, rid, line_no))
+                        out.append(None)
                         continue
             elif quick is not None and quick(obj):
                 passed += 1
@@ -345,10 +335,39 @@ class RecordChecker:
             line = self.check_obj(obj, stats, line_no)
             if line is not None:
                 out.append(line)
+        if pending:
+            passed += self._check_pending(pending, out, stats, scene)
         if passed:
             stats["total"] += passed
             stats["decision:pass"] += passed
-        return ChunkResult(b"".join(out), stats)
+        return ChunkResult(b"".join([x for x in out if x is not None] if pending else out), stats)
+
+    def _check_pending(self, pending: list, out: list, stats: Counter, scene: str) -> int:
+        """Check the chunk's plain records in one ``check_texts`` call; fill their places in
+        ``out`` (a pass leaves None). Returns how many passed."""
+        m = self.moderator
+        texts = [p[1] for p in pending]
+        try:
+            verdicts = m.check_texts(texts, scene=scene, ids=[p[2] for p in pending])
+        except Exception:  # noqa: BLE001 - find the bad record one at a time below
+            verdicts = None
+        passed = 0
+        for k, (slot, text, rid, line_no) in enumerate(pending):
+            try:
+                v = verdicts[k] if verdicts is not None else m.check(text, scene=scene, id=rid, field=None)
+                if v.decision == "pass":
+                    passed += 1
+                    continue
+                d = v.to_dict()
+                line = orjson.dumps(d) + b"\n"
+            except Exception as e:  # noqa: BLE001 - one bad record must not stop millions
+                stats["total"] += 1
+                out[slot] = self._error(rid, f"could not check this record ({type(e).__name__})", stats, line_no)
+                continue
+            stats["total"] += 1
+            self._count_flagged(d, stats)
+            out[slot] = line
+        return passed
 
     @staticmethod
     def _count_flagged(d: dict[str, Any], stats: Counter) -> None:
@@ -1015,6 +1034,9 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", metavar="NAME", help="consumer name prefix (default: host name)")
     parser.add_argument("--claim-timeout", type=float, default=60.0, metavar="S", help="claim a chunk left pending this long by a dead worker (default: 60)")
     parser.add_argument("--exit-when-idle", type=float, default=0, metavar="S", help="exit after S seconds without work (default: run until stopped)")
+    parser.add_argument("--max-deliveries", type=int, default=5, metavar="N",
+                        help="a chunk delivered N times without finishing (a record that crashes or hangs "
+                             "workers) is written as error lines instead (default: 5)")
     parser.add_argument("--wordlists", metavar="DIR", default=argparse.SUPPRESS, help="word-list directory (default: MODERATION_WORDLISTS or ./wordlists)")
     parser.add_argument("--overlay", metavar="FILE", help="JSON list of word-list overlay items to apply")
     parser.add_argument("--history-dir", metavar="DIR", help=argparse.SUPPRESS)

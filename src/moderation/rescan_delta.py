@@ -196,14 +196,14 @@ class DeltaPlan:
         norm = checker.moderator.normalizer
         # The restricted engine's automaton: no match in canon means no hit (the engine only
         # turns matches into hits), so the full restricted check runs only on a match.
-        matcher = self.restricted._engine.matcher if self.restricted is not None else None  # noqa: SLF001
+        engine = self.restricted._engine if self.restricted is not None else None  # noqa: SLF001
         for fname, t in fields:
             if pre is not None and not pre.search(t):
                 continue
             doc = norm.normalize(t)
             if self.removed_allow and any(a in doc.text for a in self.removed_allow):
                 return True
-            if matcher is not None and matcher.find(doc.canon) and self.restricted.check(t, scene=scene, field=fname).hits:
+            if engine is not None and engine.find(doc.canon, doc.text) and self.restricted.check(t, scene=scene, field=fname).hits:
                 return True
         return False
 

@@ -18,6 +18,16 @@ Delivery
     the counters: a chunk processed twice (slow worker, reclaimed) is written and counted once.
     Then the entry is acknowledged and deleted.
 
+Poison chunks
+    A chunk whose records crash or hang every worker that takes it would otherwise be claimed
+    again forever and its job would never finish. A claimed entry's delivery count (XPENDING)
+    is therefore checked: past ``--max-deliveries`` (default 5) it is not checked again but
+    committed as one error line per record (``{"id", "error", "line"}``, counted as
+    ``decision:error``), so the job still finishes and the records are named in its output.
+    A worker whose word lists do not match the job gives its delivery back (XCLAIM RETRYCOUNT),
+    so that only real attempts count. A chunk that raises an ordinary exception is left pending
+    (its delivery counts) and the worker pauses before reading on.
+
 Output
     ``--collect JOB --output FILE`` (or ``--enqueue … --output FILE``, which waits) writes the
     chunks' results in order: the same bytes a single-machine rescan writes.
@@ -54,6 +64,7 @@ STREAM = f"{PREFIX}:chunks"
 GROUP = f"{PREFIX}:workers"
 JOBS = f"{PREFIX}:jobs"
 RESULT_TTL_S = 7 * 24 * 3600
+DEFAULT_MAX_DELIVERIES = 5
 
 _COMMIT_LUA = """
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
@@ -65,6 +76,13 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
 end
 return 0
 """
+
+
+class JobNotFound(RescanError):
+    """The job is not in this Redis: never queued here, or its keys expired (``RESULT_TTL_S``).
+
+    A separate class so that callers (the HTTP API) can tell "no such job" from "Redis is
+    unreachable", which is also a ``RescanError``."""
 
 
 def job_key(job: str) -> str:
@@ -200,7 +218,7 @@ def job_status(r, job: str) -> dict[str, Any]:
     key = job_key(job)
     meta = {k.decode(): v for k, v in r.hgetall(key).items() if k != b"snapshot"}
     if not meta:
-        raise RescanError(f"no rescan job {job!r} in this Redis")
+        raise JobNotFound(f"no rescan job {job!r} in this Redis")
     meta = {k: v.decode() for k, v in meta.items()}
     stats = {k.decode(): int(v) for k, v in r.hgetall(f"{key}:stats").items()}
     chunks = int(meta["chunks"]) if meta.get("chunks") else None
@@ -258,7 +276,7 @@ def collect(r, job: str, output: str | None) -> dict[str, Any]:
             seqs = list(range(start, min(start + step, st["chunks"])))
             for seq, data in zip(seqs, r.hmget(key, seqs)):
                 if data is None:
-                    raise RescanError(f"job {job}: result of chunk {seq} is missing (expired?)")
+                    raise JobNotFound(f"job {job}: result of chunk {seq} is missing (expired?)")
                 out_f.write(data)
     finally:
         if out_f is not sys.stdout.buffer:
@@ -280,11 +298,44 @@ def _on_stop(signum, frame):  # noqa: ARG001
     _Stop.flag = True
 
 
+def _label(fields: dict) -> str:
+    """A chunk's name in logs (ids only, never data), even for an entry this module did not write."""
+    try:
+        return f"chunk {int(fields[b'seq'])} of job {fields[b'job'].decode()}"
+    except (KeyError, ValueError, UnicodeDecodeError, AttributeError):
+        return "an entry that names no job and chunk"
+
+
+def _abandoned_lines(checker: RecordChecker, data: bytes, first_line: int, message: str) -> tuple[bytes, Counter]:
+    """One error line per record of a chunk that is not checked, in the shape of a bad record's
+    line (``{"id", "error", "line"}``) and counted like one; blank lines are skipped as a rescan
+    skips them. The id is kept when the line is a JSON object with one, so that the records can
+    be found and rescanned on their own."""
+    stats: Counter = Counter()
+    out: list[bytes] = []
+    for i, item in enumerate(data.split(b"\n")):
+        if not item or item.isspace():
+            continue
+        try:
+            obj = orjson.loads(item)
+        except orjson.JSONDecodeError:
+            obj = None
+        stats["total"] += 1
+        out.append(checker._error(obj.get("id") if type(obj) is dict else None, message, stats, first_line + i))
+    return b"".join(out), stats
+
+
 class WorkerLoop:
-    """One consumer: claim or read a chunk, check it, commit once, acknowledge."""
+    """One consumer: claim or read a chunk, check it, commit once, acknowledge.
+
+    ``max_deliveries``: a claimed chunk already delivered that many times (each worker that
+    took it died, hung or failed on it) is committed as error lines instead of checked again."""
 
     def __init__(self, r, moderator: Any, consumer: str, claim_timeout_s: float = 60.0,
-                 idle_exit_s: float = 0, log: Callable[[str], None] = print, block_ms: int = 1000):
+                 idle_exit_s: float = 0, log: Callable[[str], None] = print, block_ms: int = 1000,
+                 max_deliveries: int = DEFAULT_MAX_DELIVERIES):
+        if max_deliveries < 1:
+            raise RescanError("--max-deliveries must be at least 1")
         self.r = r
         self.moderator = moderator
         self.consumer = consumer
@@ -292,9 +343,11 @@ class WorkerLoop:
         self.idle_exit_s = idle_exit_s
         self.log = log
         self.block_ms = block_ms
+        self.max_deliveries = max_deliveries
         self.commit = r.register_script(_COMMIT_LUA)
         self.checkers: dict[str, RecordChecker | None] = {}
-        self.processed = 0
+        self.processed = 0  # entries this worker is done with: checked, abandoned or dropped
+        self.abandoned = 0
 
     def _checker(self, job: str, sample: bytes | None = None) -> RecordChecker | None:
         if job in self.checkers:
@@ -319,36 +372,94 @@ class WorkerLoop:
         self.checkers[job] = checker
         return checker
 
-    def _next(self) -> tuple[bytes, dict] | None:
+    def _deliveries(self, eid: bytes) -> int:
+        """How often the entry has been delivered, this delivery included. 1 when it is no longer
+        pending: another worker committed it meanwhile, and committing it again changes nothing."""
+        rows = self.r.xpending_range(STREAM, GROUP, min=eid, max=eid, count=1)
+        return int(rows[0]["times_delivered"]) if rows else 1
+
+    def _next(self) -> tuple[bytes, dict, int] | None:
+        """The next entry and its delivery count: one left pending too long first, else a new one."""
         claimed = self.r.xautoclaim(STREAM, GROUP, self.consumer, min_idle_time=self.claim_ms, start_id="0-0", count=1)
         entries = claimed[1] if claimed else []
         entries = [e for e in entries if e and e[1]]
         if entries:
             eid, fields = entries[0]
-            self.log(f"worker {self.consumer}: claimed chunk {int(fields[b'seq'])} of job {fields[b'job'].decode()}, "
-                     f"left pending longer than {self.claim_ms / 1000:g} s")
-            return eid, fields
+            n = self._deliveries(eid)
+            self.log(f"worker {self.consumer}: claimed {_label(fields)}, left pending longer than "
+                     f"{self.claim_ms / 1000:g} s (delivery {n}, at most {self.max_deliveries} are checked)")
+            return eid, fields, n
         got = self.r.xreadgroup(GROUP, self.consumer, {STREAM: ">"}, count=1, block=self.block_ms)
         if got:
             for _stream, items in got:
                 for eid, fields in items:
                     if fields:
-                        return eid, fields
+                        return eid, fields, 1
                     self.r.xack(STREAM, GROUP, eid)  # deleted while pending: nothing to do
         return None
 
-    def process(self, eid: bytes, fields: dict) -> bool:
+    def process(self, eid: bytes, fields: dict, deliveries: int = 1) -> bool:
+        """Check and commit a chunk (``deliveries``: its delivery count, this one included).
+
+        False when this worker cannot check it (other word lists): it is left pending for a
+        worker that can, and this delivery is given back so that it does not count towards the
+        limit; otherwise a mixed fleet (during a word-list rollout) would bounce a healthy chunk
+        between the wrong workers until a right one abandoned it."""
+        if deliveries > self.max_deliveries:
+            self.abandon(eid, fields, deliveries)
+            return True
         job = fields[b"job"].decode()
         seq = int(fields[b"seq"])
         checker = self._checker(job, fields.get(b"data"))
         if checker is None:
+            self.r.xclaim(STREAM, GROUP, self.consumer, 0, [eid], retrycount=max(deliveries - 1, 0), justid=True)
             return False  # left pending; a worker with the right lists claims it after the timeout
         res = checker.run_chunk("jsonl", fields[b"data"], int(fields.get(b"first_line", b"1")))
+        self._commit(eid, job, seq, res.out, res.stats)
+        self.processed += 1
+        return True
+
+    def abandon(self, eid: bytes, fields: dict, deliveries: int) -> None:
+        """Commit a chunk delivered too often as one error line per record, so that its job ends
+        and its records are named in the output; they are not checked again. The same commit
+        as a checked chunk: if a slow worker did finish it, its result stays and this is dropped."""
+        tries = deliveries - 1  # the deliveries that never ended in a commit
+        what = _label(fields)
+        try:
+            job = fields[b"job"].decode()
+            seq = int(fields[b"seq"])
+            first_line = int(fields.get(b"first_line", b"1"))
+        except (KeyError, ValueError, UnicodeDecodeError):
+            # Not an entry this module wrote: there is no job to commit it to.
+            pipe = self.r.pipeline(transaction=False)
+            pipe.xack(STREAM, GROUP, eid)
+            pipe.xdel(STREAM, eid)
+            pipe.execute()
+            self.log(f"worker {self.consumer}: dropped stream entry {eid.decode()} ({what}) after {tries} deliveries")
+            self.processed += 1
+            self.abandoned += 1
+            return
+        message = (f"not checked: its chunk was abandoned after {tries} deliveries "
+                   "(every worker that took it stopped, hung or failed on it)")
+        out, stats = _abandoned_lines(RecordChecker(self.moderator), fields.get(b"data") or b"", first_line, message)
+        written = self._commit(eid, job, seq, out, stats)
+        self.processed += 1
+        self.abandoned += 1
+        if written:
+            self.log(f"worker {self.consumer}: abandoned {what} (stream entry {eid.decode()}) after {tries} deliveries "
+                     f"(--max-deliveries {self.max_deliveries}); its {stats['total']} record(s) are error lines in the output")
+        else:
+            self.log(f"worker {self.consumer}: dropped {what} (stream entry {eid.decode()}) after {tries} deliveries; "
+                     "another worker had committed it")
+
+    def _commit(self, eid: bytes, job: str, seq: int, out: bytes, stats: Counter) -> bool:
+        """Write a chunk's result and counters once, acknowledge and delete its entry, and mark the
+        job done when this was its last chunk. True when this call wrote the result."""
         key = job_key(job)
-        args: list[Any] = [seq, res.out]
-        for k, v in res.stats.items():
+        args: list[Any] = [seq, out]
+        for k, v in stats.items():
             args += [k, v]
-        self.commit(keys=[f"{key}:results", f"{key}:stats"], args=args)
+        written = self.commit(keys=[f"{key}:results", f"{key}:stats"], args=args)
         pipe = self.r.pipeline(transaction=False)
         pipe.xack(STREAM, GROUP, eid)
         pipe.xdel(STREAM, eid)
@@ -357,8 +468,7 @@ class WorkerLoop:
         _, _, chunks, done = pipe.execute()
         if chunks is not None and done is not None and int(done) >= int(chunks):
             _mark_done(self.r, job)
-        self.processed += 1
-        return True
+        return bool(written)
 
     def run(self, max_chunks: int = 0) -> int:
         import redis
@@ -392,9 +502,18 @@ class WorkerLoop:
                 ok = self.process(*nxt)
             except (redis.ConnectionError, redis.TimeoutError):
                 continue  # not committed or not acknowledged: claimed again after the timeout
+            except Exception as e:  # noqa: BLE001 - one bad chunk must not stop the worker
+                # Left pending: claimed again after the timeout with its delivery counted, so the
+                # delivery limit ends a chunk that always fails. The type only: the message may
+                # quote a record's text.
+                self.log(f"worker {self.consumer}: {_label(nxt[1])} failed ({type(e).__name__}); "
+                         "left pending for another try")
+                ok = False
             if ok:
                 idle_since = time.monotonic()
             else:
+                # Not straight on to the next entry: a failure that is not the chunk's (a bug,
+                # a Redis script error) would otherwise take every queued chunk in a fast loop.
                 time.sleep(min(self.claim_ms / 1000.0, 5.0))
             if max_chunks and self.processed >= max_chunks:
                 break
@@ -409,11 +528,19 @@ def run_worker_cli(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     r = connect(args.redis)
     moderator = build_moderator(args)  # once, before forking: children share it
     n = args.processes or os.cpu_count() or 1
+    # getattr: parsers built before the option existed (and tests' Namespaces) keep the default.
+    max_deliveries = getattr(args, "max_deliveries", None)
+    if max_deliveries is None:
+        max_deliveries = DEFAULT_MAX_DELIVERIES
+    if max_deliveries < 1:
+        raise RescanError("--max-deliveries must be at least 1")
     signal.signal(signal.SIGTERM, _on_stop)
     signal.signal(signal.SIGINT, _on_stop)
-    log(f"worker: wordlist_version {moderator.version}, {n} process(es), claim timeout {args.claim_timeout:g} s")
+    log(f"worker: wordlist_version {moderator.version}, {n} process(es), claim timeout {args.claim_timeout:g} s, "
+        f"at most {max_deliveries} deliveries per chunk")
     if n == 1:
-        done = WorkerLoop(r, moderator, _consumer_name(args.name, 0), args.claim_timeout, args.exit_when_idle, log).run()
+        done = WorkerLoop(r, moderator, _consumer_name(args.name, 0), args.claim_timeout, args.exit_when_idle, log,
+                          max_deliveries=max_deliveries).run()
         log(f"worker: stopped after {done} chunk(s)")
         return 0
     import multiprocessing as mp
@@ -431,7 +558,8 @@ def run_worker_cli(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     def child(i: int) -> None:
         _die_with_parent()
         rc = connect(args.redis)
-        WorkerLoop(rc, moderator, _consumer_name(args.name, i), args.claim_timeout, args.exit_when_idle, log).run()
+        WorkerLoop(rc, moderator, _consumer_name(args.name, i), args.claim_timeout, args.exit_when_idle, log,
+                   max_deliveries=max_deliveries).run()
 
     procs = [ctx.Process(target=child, args=(i,), daemon=True) for i in range(n)]
     for p in procs:

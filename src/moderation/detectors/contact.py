@@ -49,13 +49,20 @@ _DIGITS_RE = re.compile(rf"[{_D}](?:{_SEP}{{0,3}}[{_D}]){{4}}")
 # Characters read "dian" or drawn like 点 that ad spam writes for the dot of a domain (xx典top).
 _DOT_SOUND = "典電电店垫殿淀甸钿佃奠靛滇巅颠踮惦"
 
+# A dot (or a disguise of one) counts only before a top-level domain: its first two letters
+# are the trigger (。h, as in 。hello, is ordinary text; 。co may be 。com).
+_TLD_HEADS = sorted({t[:2] for t in (
+    "com cn net org top xyz vip cc me io app info site club shop link co tk ly hk tw online live fun icu ink "
+    "work pro biz wang ltd store tech win bet cyou asia tv one pw sbs edu gov jp uk us de"
+).split()})
+
 _TRIGGERS = (
-    "vx wx qq tg telegram line we whats ws t.me http hxxp www dot (at) [at] @ ＠ ✈ 微 威 薇 维 唯 徽 "
+    "vx wx qq tg telegram line wec wei whats ws t.me http hxxp www dot (at) [at] @ ＠ ✈ 微 威 薇 维 唯 徽 "
     "绿泡 绿色 扣扣 抠抠 蔻蔻 叩叩 寇寇 口口 企鹅 球球 丘丘 秋秋 飞机 电报 主页 签名 个签 简介 资料 置顶 "
     "头像 联系方式 加我 加一下 加个好友 加好友 联系我 私我 找我 賴 赖 瓦次 扣 🐧"
 ).split() + [a + b for a in "vqw" for b in ":：=❤♥💕信芯号群 *.-_~、"] + [
     a + b for a in "加+➕私添的我" for b in "vq"
-] + [a + b for a in ".。点:：·" + _DOT_SOUND for b in "abcdefghijklmnopqrstuvwxyz"] + [
+] + [a + b for a in ".。点:：·" + _DOT_SOUND for b in _TLD_HEADS] + [
     " " + t for t in ("com", "cn", "net", "top", "cc", "vip", "xyz", "one")
 ] + [a + b for a in "加+" for b in "abcdefghijklmnopqrstuvwxyz"] + [
     # Marks drawn on other characters (see _MARK_RE): the finders must read past them.
@@ -441,9 +448,11 @@ _MARK_RE = re.compile(
 )
 
 
-def find_contacts(f: str) -> list[Found]:
-    """All contact details in the folded string ``f``, non-overlapping, in order."""
-    if not _triggered(f):
+def find_contacts(f: str, triggered: bool = False) -> list[Found]:
+    """All contact details in the folded string ``f``, non-overlapping, in order.
+
+    ``triggered=True`` skips the trigger test (a caller that ran it already)."""
+    if not triggered and not _triggered(f):
         return []  # the triggers include the common marks: a text with none has nothing here
     if _MARK_RE.search(f) is None:
         return _find_contacts(f, triggered=True)
@@ -522,6 +531,24 @@ class ContactDetector:
     """Finds phone numbers, messenger ids, e-mails, URLs and pointers to them."""
 
     name = "contact"
+
+    @staticmethod
+    def batch_triggers(views) -> dict[int, None]:
+        """The texts of a joined chunk that ``_triggered`` would pass (neither the trigger
+        strings nor the digit runs can reach across the separator, a letter)."""
+        global _TRIGGER_MATCHER
+        if _TRIGGER_MATCHER is None:
+            _TRIGGER_MATCHER = build_matcher(_TRIGGERS)
+        at = views.folded_index
+        f = views.folded
+        got = dict.fromkeys(at(s) for s, _, _ in _TRIGGER_MATCHER.find(f))
+        got.update(dict.fromkeys(at(m.start()) for m in _DIGITS_RE.finditer(f)))
+        return got
+
+    def find_batched(self, doc: "NormalizedText", ctx: "CheckContext", _: None) -> list[Hit]:
+        """``find`` for a text ``batch_triggers`` named: the trigger test is already done."""
+        found = find_contacts(doc.folded, triggered=True)
+        return [to_hit(doc, x) for x in found] if found else []
 
     def find(self, doc: "NormalizedText", ctx: "CheckContext") -> list[Hit]:
         found = find_contacts(doc.folded)

@@ -534,6 +534,7 @@ class _Tables:
         self.entries = [tuple(table[p]) for p in self.patterns]
         self.matcher = build_matcher(self.patterns)
         self.shapes = tuple((g, re.compile(rx), label) for g, rx, label in SHAPES)
+        self.shapes_by_group: dict[frozenset[str], tuple] = {}
 
 
 _TABLES: _Tables | None = None
@@ -580,7 +581,8 @@ def _ascii_bounded(doc: "NormalizedText", s: int, e: int) -> bool:
     return True
 
 
-def find_cues(doc: "NormalizedText", contact_found: bool | None = None, pooled: bool = True) -> list[Cue]:
+def find_cues(doc: "NormalizedText", contact_found: bool | None = None, pooled: bool = True,
+              matches: list | None = None) -> list[Cue]:
     """Every cue in the text (``doc.text`` offsets).
 
     ``pooled=False`` is for a message judged alone: with no cue word in it, the shapes are
@@ -591,7 +593,7 @@ def find_cues(doc: "NormalizedText", contact_found: bool | None = None, pooled: 
     t = _tables()
     text = doc.text
     out: list[Cue] = []
-    for s, e, pid in t.matcher.find(doc.canon):
+    for s, e, pid in t.matcher.find(doc.canon) if matches is None else matches:
         seg = text[s:e]
         entries = t.entries[pid]
         plain = {g for g, w, _ in entries if w == seg}
@@ -620,9 +622,11 @@ def find_cues(doc: "NormalizedText", contact_found: bool | None = None, pooled: 
         return _shape_only_cues(t, text)
     else:
         extras = _shape_only_groups()
-    for group, rx, label in t.shapes:
-        if group not in extras and not (group == "rate" and "rate_low" in extras):
-            continue
+    wanted = extras | _RATE if "rate_low" in extras else extras
+    shapes = t.shapes_by_group.get(wanted)
+    if shapes is None:
+        shapes = t.shapes_by_group[wanted] = tuple(x for x in t.shapes if x[0] in wanted)
+    for group, rx, label in shapes:
         for m in rx.finditer(text):
             g = group
             if g == "rate" and rate_amount(m.group("amt")) < RATE_MIN:
@@ -641,6 +645,7 @@ def find_cues(doc: "NormalizedText", contact_found: bool | None = None, pooled: 
     return out
 
 
+_RATE = frozenset({"rate"})
 _CONTACT_CACHE: dict[frozenset[str], bool] = {}
 
 
@@ -676,9 +681,11 @@ _SHAPE_ONLY: frozenset[str] | None = None
 
 def _shapes_of(t: "_Tables", text: str, groups: frozenset[str]) -> list[Cue]:
     out: list[Cue] = []
-    for group, rx, label in t.shapes:
-        if group not in groups:
-            continue
+    shapes = t.shapes_by_group.get(groups)
+    if shapes is None:
+        # The shapes of a set of groups, in SHAPES order (few distinct sets ever occur).
+        shapes = t.shapes_by_group[groups] = tuple(x for x in t.shapes if x[0] in groups)
+    for group, rx, label in shapes:
         for m in rx.finditer(text):
             g = group
             if g == "rate" and rate_amount(m.group("amt")) < RATE_MIN:
@@ -690,6 +697,8 @@ def _shapes_of(t: "_Tables", text: str, groups: frozenset[str]) -> list[Cue]:
 def _shape_only_cues(t: "_Tables", text: str) -> list[Cue]:
     """Cues for a text without cue words, for the rules made of shapes alone: a pay claim
     (rate) with a recruiting call or a call to come, or a recruiting call with stated returns."""
+    if _RATE_OR_PROMISE_RE.search(text) is None:
+        return []  # neither a pay claim nor stated returns: no shape-only rule can fire
     out = _shapes_of(t, text, frozenset({"rate"}))
     if any(c.group == "rate" for c in out):
         return out + _shapes_of(t, text, frozenset({"recruit", "come"}))
@@ -698,6 +707,11 @@ def _shape_only_cues(t: "_Tables", text: str) -> list[Cue]:
         return []
     recruit = _shapes_of(t, text, frozenset({"recruit"}))
     return promise + recruit if recruit else []
+
+
+# Any pay-claim or stated-returns shape, in one search (the named groups dropped).
+_RATE_OR_PROMISE_RE = re.compile("|".join(
+    f"(?:{rx.replace('(?P<amt>', '(?:')})" for g, rx, _ in SHAPES if g in ("rate", "promise")))
 
 
 def _shape_only_groups() -> frozenset[str]:
@@ -880,11 +894,32 @@ class ScamDetector:
 
     name = "scam"
 
+    @staticmethod
+    def batch_triggers(views) -> dict[int, list]:
+        """The texts of a joined chunk for which ``find_cues(pooled=False)`` can find anything
+        (a cue word in ``canon`` or a shape's prerequisite in ``text``), each with its cue-word
+        matches in its own offsets."""
+        at = views.text_index
+        got = views.split_matches(_tables().matcher.find(views.canon))
+        # Without cue words only the shape-only rules can fire, and only on a pay claim or
+        # stated returns (``_shape_only_cues``). Those shapes are made of explicit characters
+        # and digits, none of which is the separator: no match reaches into the next text.
+        for m in _RATE_OR_PROMISE_RE.finditer(views.text):
+            got.setdefault(at(m.start()), [])
+        return got
+
+    def find_batched(self, doc: "NormalizedText", ctx: "CheckContext", matches: list) -> list[Hit]:
+        """``find`` with the cue-word matches ``batch_triggers`` found."""
+        return self._hits(doc, find_cues(doc, pooled=False, matches=matches))
+
     def __init__(self) -> None:
         _tables()
 
     def find(self, doc: "NormalizedText", ctx: "CheckContext") -> list[Hit]:
-        cues = find_cues(doc, pooled=False)
+        return self._hits(doc, find_cues(doc, pooled=False))
+
+    @staticmethod
+    def _hits(doc: "NormalizedText", cues: list[Cue]) -> list[Hit]:
         if len(cues) < 2 or is_warning(doc):
             return []
         hits = []
@@ -927,6 +962,13 @@ class ConversationDetector:
     """
 
     name = "conversation"
+
+    @staticmethod
+    def batch_triggers(views) -> dict[int, None]:
+        return {}  # texts checked together carry no conversation
+
+    def find_batched(self, doc: "NormalizedText", ctx: "CheckContext", _: None) -> list[Hit]:
+        return self.find(doc, ctx)
 
     def find(self, doc: "NormalizedText", ctx: "CheckContext") -> list[Hit]:
         store = ctx.conversation

@@ -1,0 +1,121 @@
+"""``Moderator.check_texts`` (many texts joined, normalized and matched at once) must give
+exactly the verdicts ``check`` gives text by text."""
+from __future__ import annotations
+
+import ast
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+from moderation import Moderator
+from moderation.engine import BATCH_TEXTS, UnknownScene
+from moderation.normalize import BATCH_SEP
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import corpus  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def m() -> Moderator:
+    return Moderator()
+
+
+def _same(m: Moderator, texts: list[str], scene="post", fields=None) -> None:
+    ids = list(range(len(texts)))
+    got = m.check_texts(texts, scene=scene, ids=ids, fields=fields)
+    assert len(got) == len(texts)
+    for k, (t, v) in enumerate(zip(texts, got)):
+        sc = scene if isinstance(scene, str) else scene[k]
+        f = fields if fields is None or isinstance(fields, str) else fields[k]
+        want = m.check(t, scene=sc, id=k, field=f).to_dict()
+        assert v.to_dict() == want, f"text {k}: {t!r}"
+
+
+def _test_strings() -> list[str]:
+    """Every string literal of two or more characters in the detector and engine tests: the
+    cases those tests were written for (disguised ids, split words, scam scripts, boundaries)."""
+    out: list[str] = []
+    for name in ("test_contact.py", "test_scam.py", "test_engine.py", "test_normalize.py", "test_wordlists.py"):
+        path = ROOT / "tests" / name
+        if not path.exists():
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) >= 2:
+                try:
+                    node.value.encode("utf-8")
+                except UnicodeEncodeError:
+                    continue
+                out.append(node.value)
+    return out
+
+
+def test_generated_corpus_equals_check(m):
+    texts = corpus.messages(3000, seed=7).messages
+    _same(m, texts, scene="chat")
+
+
+def test_test_cases_equal_check_in_every_scene(m):
+    texts = _test_strings() + [line.split("\t")[0] for line in
+                               (ROOT / "tests" / "data" / "dirty_cases.tsv").read_text(encoding="utf-8").splitlines()]
+    texts += (ROOT / "tests" / "data" / "clean_dating.txt").read_text(encoding="utf-8").splitlines()
+    assert len(texts) > 500
+    for scene in ("profile", "post", "chat"):
+        _same(m, texts, scene=scene)
+
+
+def test_texts_run_into_each_other_nowhere(m):
+    # Neighbours that would make a number, a repeat, a word or a pay claim if joined.
+    texts = ["我的电话是138", "0013 8000 好的", "微", "信号很好", "湾", "湾", "日结", "300元", "天", "5w", "约", "炮",
+             "加我vx", "abc12345", "", " ", "傻", "逼", "一二三四", "五六七八九", "每天", "赚300"]
+    _same(m, texts, scene="chat")
+    # Each pair alone too, in both orders, shuffled among clean texts.
+    rng = random.Random(3)
+    clean = corpus.messages(200, seed=11, hit_share=0.0).messages
+    for _ in range(5):
+        mix = texts + clean
+        rng.shuffle(mix)
+        _same(m, mix, scene="post")
+
+
+def test_per_text_scenes_fields_and_ids(m):
+    texts = ["加我微信 abc12345", "约炮吗", "你好，周末一起去爬山吗？", "日结300，有意私我"] * 3
+    scenes = ["profile", "post", "chat"] * 4
+    fields = ["bio", None, "nickname", "bio"] * 3
+    _same(m, texts, scene=scenes, fields=fields)
+
+
+def test_chunks_larger_than_one_join(m):
+    texts = corpus.messages(BATCH_TEXTS * 2 + 37, seed=5).messages
+    _same(m, texts, scene="post")
+
+
+def test_separator_in_a_text_falls_back_to_one_at_a_time(m):
+    texts = ["约炮" + BATCH_SEP + "吗", "加我微信abc12345", BATCH_SEP, "你好"]
+    _same(m, texts)
+    assert m.check_texts(texts)[0].decision != "pass"
+
+
+def test_lone_surrogates_and_multi_character_folds(m):
+    # Lone surrogates (the API and the CLI replace or refuse them first) raise as in check.
+    texts = ["你好", "约\ud800炮", "加我微信 abc12345"]
+    with pytest.raises(UnicodeEncodeError):
+        m.check(texts[1])
+    with pytest.raises(UnicodeEncodeError):
+        m.check_texts(texts)
+    # Characters NFKC writes as several (㍻, ﬁ) keep the received offsets.
+    texts = ["㍻约炮", "ﬁne 加我vx abc12345", "正常的一句话"]
+    _same(m, texts)
+
+
+def test_bad_arguments_raise_like_check(m):
+    with pytest.raises(UnknownScene):
+        m.check_texts(["你好"], scene="nowhere")
+    with pytest.raises(TypeError):
+        m.check_texts(["你好", 3])  # type: ignore[list-item]
+    with pytest.raises(ValueError):
+        m.check_texts(["a", "b"], scene=["post"])
+    assert m.check_texts([]) == []
