@@ -222,6 +222,9 @@ def measure_check_texts(m, texts: Sequence[str], budget: float, batch: int = 100
     """``check_texts`` over ``texts`` in calls of ``batch`` texts (what ``scan``, the batch
     endpoint and rescans do), until ``budget`` s; and whether its verdicts equal ``check``'s
     on the first ``compare`` texts."""
+    prepare = getattr(m, "prepare_batch", None)
+    if prepare is not None:
+        prepare()  # its automaton, built on first use otherwise (as warm() loads the rest)
     head = list(texts[:compare])
     same = all(a.to_dict() == b.to_dict() for a, b in
                zip(m.check_texts(head, scene=SCENE), (m.check(x, scene=SCENE) for x in head)))

@@ -19,9 +19,16 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import corpus  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def m() -> Moderator:
-    return Moderator()
+@pytest.fixture(scope="module", params=["batch automaton", "pyahocorasick until it is built"])
+def m(request) -> Moderator:
+    mod = Moderator(backend="pyahocorasick")
+    if request.param == "batch automaton":
+        mod.prepare_batch()
+        assert mod._engine.batch_matcher is not None and mod._engine.batch_matcher is not mod._engine.matcher
+    else:
+        # No automaton yet and none to be built: check_texts scans with pyahocorasick.
+        mod._engine.build_batch_matcher = lambda background=False: None
+    return mod
 
 
 def _same(m: Moderator, texts: list[str], scene="post", fields=None) -> None:

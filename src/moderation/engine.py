@@ -180,10 +180,31 @@ class _Engine:
         self.detectors = tuple(detectors)
         # Chunks of texts are joined by BATCH_SEP: only when no pattern holds it.
         self.batch = None if any(BATCH_SEP in p for p in self.patterns) else True
+        # The automaton check_texts scans joined chunks with: ahocorasick-rs, 3 to 15 times
+        # faster than pyahocorasick over long strings (benchmarks/RESULTS.md), but it does not
+        # pickle, so it is built on first use (in a thread; pyahocorasick serves meanwhile) or
+        # by ``Moderator.prepare_batch``, not at start-up.
+        self.batch_matcher = self.matcher if backend == "rs" else None
+        self._batch_lock = threading.Lock()
+        self._batch_building = False
 
-    def find(self, canon: str, text: str) -> list[tuple[int, int, int]]:
+    def build_batch_matcher(self, background: bool = False) -> None:
+        if self.batch_matcher is not None:
+            return
+        if background:
+            with self._batch_lock:
+                if self._batch_building:
+                    return
+                self._batch_building = True
+            threading.Thread(target=self.build_batch_matcher, name="moderation-batch-matcher", daemon=True).start()
+            return
+        with self._batch_lock:
+            if self.batch_matcher is None:
+                self.batch_matcher = build_matcher(_automaton_patterns(self.patterns), "rs")
+
+    def find(self, canon: str, text: str, matcher: Any = None) -> list[tuple[int, int, int]]:
         """Word-list candidates ``(start, end, pattern id)`` in a text's ``canon``/``text``."""
-        matches = self.matcher.find(canon)
+        matches = (matcher or self.matcher).find(canon)
         if self.single_re is not None:
             single = self.single_pid
             for m in self.single_re.finditer(text):
@@ -274,6 +295,12 @@ class Moderator:
         segment.dictionary()
         self._engine.normalizer._np_tables()  # check_texts' code-point tables (about 0.3 s)
         self.check("加我微信 abc12345 日结300 预热", scene="chat")
+
+    def prepare_batch(self) -> None:
+        """Build now what ``check_texts`` otherwise builds on first use: its automaton and the
+        code-point tables. Rescans call it before their workers fork, so that they share them."""
+        self._engine.build_batch_matcher()
+        self._engine.normalizer._np_tables()
 
     @property
     def version(self) -> str:
@@ -493,7 +520,10 @@ class Moderator:
             return [self.check(t, scene=sc, id=i, field=f) for t, sc, i, f in zip(texts, scenes, ids, fields)]
         folded_all, stripped_all, text_all, canon_all = got
         views = BatchViews(texts, folded_all, stripped_all, text_all, canon_all)
-        need = views.split_matches(eng.find(canon_all, text_all))
+        matcher = eng.batch_matcher
+        if matcher is None:
+            eng.build_batch_matcher(background=True)
+        need = views.split_matches(eng.find(canon_all, text_all, matcher))
         # Each detector that can names the texts worth its look (with what it found on the
         # way); ``find_batched`` then checks those alone. Others run on every text.
         gates = []

@@ -206,6 +206,9 @@ class RecordChecker:
             warm = getattr(m, "warm", None)
             if callable(warm):
                 warm()
+            prepare = getattr(m, "prepare_batch", None)
+            if callable(prepare):
+                prepare()  # check_texts' automaton, shared by the forked workers
             for scene in SCENES:
                 for text in WARM_TEXTS:
                     try:
