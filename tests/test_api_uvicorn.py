@@ -173,8 +173,10 @@ def test_cli_serve(tmp_path, tiny_wordlists):
                MODERATION_DATA_DIR=str(tmp_path / "var"))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     exe = Path(sys.executable).with_name("moderation")
+    log_path = tmp_path / "serve.log"
+    log_file = open(log_path, "wb")
     proc = subprocess.Popen([str(exe), "serve", "--port", str(port), "--workers", "2"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log_file, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -188,7 +190,7 @@ def test_cli_serve(tmp_path, tiny_wordlists):
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        assert len(pids) == 2, pids
+        assert len(pids) == 2, (pids, proc.poll(), log_path.read_text(errors="replace")[-3000:])
         for _ in range(4):
             assert fresh_post(base + "/v1/moderate", {"text": "测试色情词"}).json()["decision"] == "block"
         vs = worker_versions(httpx.get(base + "/metrics", headers=C).text)
@@ -196,3 +198,4 @@ def test_cli_serve(tmp_path, tiny_wordlists):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        log_file.close()
