@@ -27,7 +27,7 @@ def m(request) -> Moderator:
         assert mod._engine.batch_matcher is not None and mod._engine.batch_matcher is not mod._engine.matcher
     else:
         # No automaton yet and none to be built: check_texts scans with pyahocorasick.
-        mod._engine.build_batch_matcher = lambda background=False: None
+        mod._engine.build_batch_matcher = lambda: None
     return mod
 
 

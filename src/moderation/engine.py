@@ -182,21 +182,14 @@ class _Engine:
         self.batch = None if any(BATCH_SEP in p for p in self.patterns) else True
         # The automaton check_texts scans joined chunks with: ahocorasick-rs, 3 to 15 times
         # faster than pyahocorasick over long strings (benchmarks/RESULTS.md), but it does not
-        # pickle, so it is built on first use (in a thread; pyahocorasick serves meanwhile) or
-        # by ``Moderator.prepare_batch``, not at start-up.
+        # pickle, so it is built on first use, by ``Moderator.prepare_batch`` or by a service's
+        # warm-up thread, not at start-up. (A daemon thread still inside the Rust build when
+        # the interpreter exits aborts the process: never build it in one.)
         self.batch_matcher = self.matcher if backend == "rs" else None
         self._batch_lock = threading.Lock()
-        self._batch_building = False
 
-    def build_batch_matcher(self, background: bool = False) -> None:
+    def build_batch_matcher(self) -> None:
         if self.batch_matcher is not None:
-            return
-        if background:
-            with self._batch_lock:
-                if self._batch_building:
-                    return
-                self._batch_building = True
-            threading.Thread(target=self.build_batch_matcher, name="moderation-batch-matcher", daemon=True).start()
             return
         with self._batch_lock:
             if self.batch_matcher is None:
@@ -285,7 +278,9 @@ class Moderator:
             if warm is not None:
                 warm()
         if background:
-            t = threading.Thread(target=self._warm_rest, name="moderation-warm", daemon=True)
+            # Not a daemon: the process waits for it at exit instead of stopping it inside the
+            # Rust automaton build (which aborts).
+            t = threading.Thread(target=self._warm_rest, name="moderation-warm")
             t.start()
             return t
         self._warm_rest()
@@ -293,7 +288,10 @@ class Moderator:
 
     def _warm_rest(self) -> None:
         segment.dictionary()
-        self._engine.normalizer._np_tables()  # check_texts' code-point tables (about 0.3 s)
+        # check_texts' code-point tables (0.3 s, 10 MB). Its automaton waits for the first
+        # batch: with 50,000 entries it takes 0.8 s and 50 MB that a service checking one text
+        # at a time never needs.
+        self._engine.normalizer._np_tables()
         self.check("加我微信 abc12345 日结300 预热", scene="chat")
 
     def prepare_batch(self) -> None:
@@ -520,10 +518,9 @@ class Moderator:
             return [self.check(t, scene=sc, id=i, field=f) for t, sc, i, f in zip(texts, scenes, ids, fields)]
         folded_all, stripped_all, text_all, canon_all = got
         views = BatchViews(texts, folded_all, stripped_all, text_all, canon_all)
-        matcher = eng.batch_matcher
-        if matcher is None:
-            eng.build_batch_matcher(background=True)
-        need = views.split_matches(eng.find(canon_all, text_all, matcher))
+        if eng.batch_matcher is None:
+            eng.build_batch_matcher()
+        need = views.split_matches(eng.find(canon_all, text_all, eng.batch_matcher))
         # Each detector that can names the texts worth its look (with what it found on the
         # way); ``find_batched`` then checks those alone. Others run on every text.
         gates = []
