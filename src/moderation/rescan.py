@@ -239,6 +239,14 @@ class RecordChecker:
 
     def check_obj(self, obj: Any, stats: Counter, line_no: int | None = None) -> bytes | None:
         """One output line (with newline) for a record, or None when it passes."""
+        prep = self._prepare(obj, stats, line_no)
+        if type(prep) is bytes:
+            return prep
+        rid, scene, fields, multi = prep  # type: ignore[misc]
+        return self._finish(rid, scene, fields, multi, stats, line_no)
+
+    def _prepare(self, obj: Any, stats: Counter, line_no: int | None) -> bytes | tuple:
+        """A record's ``(id, scene, fields, multi)``, or its error line (counted)."""
         stats["total"] += 1
         # The common shape first, with the fewest Python operations: {"id": str|int, "text": str}
         # and nothing else that needs checking; anything else goes through record_fields.
@@ -262,6 +270,11 @@ class RecordChecker:
             if type(obj) is dict:
                 return self._error(obj.get("id"), str(obj[ROW_ERROR_KEY]), stats, line_no)
             return self._error(None, "line is not a JSON object", stats, line_no)
+        return rid, scene, fields, multi
+
+    def _finish(self, rid: Any, scene: str, fields: list, multi: bool, stats: Counter,
+                line_no: int | None) -> bytes | None:
+        """The output line of a prepared record, or None when it passes."""
         try:
             if self.delta is not None:
                 d = self.delta.check(self, rid, scene, fields, multi, stats)
@@ -297,14 +310,20 @@ class RecordChecker:
         else:
             items = payload
         quick = getattr(self.delta, "quick_reject", None)
+        quick_line = getattr(self.delta, "quick_reject_line", None) if jsonl else None
         fast = self.delta is None
         scene = self.default_scene
         loads = orjson.loads
         passed = 0  # fast-path passes (and delta quick rejects), counted once at the end
-        pending: list[tuple[int, str, Any, int]] = []
+        # (slot in out, id, scene, fields, multi, line number) of the records checked at the end.
+        pending: list[tuple[int, Any, str, list, bool, int]] = []
+        n_plain = 0  # pending records not yet counted in stats["total"]
         line_no = first_line - 1
         for item in items:
             line_no += 1
+            if quick_line is not None and quick_line(item):
+                passed += 1  # a delta rescan's common line: valid, and no changed rule can match
+                continue
             if jsonl:
                 try:
                     obj = loads(item)
@@ -329,9 +348,18 @@ class RecordChecker:
                     if type(text) is str and (type(rid) is str or type(rid) is int):
                         # Checked together at the end of the chunk (``check_texts``); the
                         # placeholder keeps its line in order.
-                        pending.append((len(out), text, rid, line_no))
+                        n_plain += 1
+                        pending.append((len(out), rid, scene, [(None, text)], False, line_no))
                         out.append(None)
                         continue
+                # Any other record: validated now, checked with the others.
+                prep = self._prepare(obj, stats, line_no)
+                if type(prep) is bytes:
+                    out.append(prep)
+                else:
+                    pending.append((len(out), *prep, line_no))  # type: ignore[arg-type]
+                    out.append(None)
+                continue
             elif quick is not None and quick(obj):
                 passed += 1
                 continue
@@ -339,35 +367,51 @@ class RecordChecker:
             if line is not None:
                 out.append(line)
         if pending:
-            passed += self._check_pending(pending, out, stats, scene)
+            stats["total"] += n_plain
+            stats["decision:pass"] += self._check_pending(pending, out, stats)
         if passed:
             stats["total"] += passed
             stats["decision:pass"] += passed
         return ChunkResult(b"".join([x for x in out if x is not None] if pending else out), stats)
 
-    def _check_pending(self, pending: list, out: list, stats: Counter, scene: str) -> int:
-        """Check the chunk's plain records in one ``check_texts`` call; fill their places in
-        ``out`` (a pass leaves None). Returns how many passed."""
+    def _check_pending(self, pending: list, out: list, stats: Counter) -> int:
+        """Check the chunk's records (every field of each) in one ``check_texts`` call and fill
+        their places in ``out`` (a pass leaves None). Returns how many passed."""
         m = self.moderator
-        texts = [p[1] for p in pending]
+        texts: list[str] = []
+        scenes: list[str] = []
+        names: list[Any] = []
+        ids: list[Any] = []
+        for _, rid, scene, fields, _, _ in pending:
+            for name, text in fields:
+                texts.append(text)
+                scenes.append(scene)
+                names.append(name)
+                ids.append(rid)
         try:
-            verdicts = m.check_texts(texts, scene=scene, ids=[p[2] for p in pending])
+            verdicts = m.check_texts(texts, scene=scenes, ids=ids, fields=names)
         except Exception:  # noqa: BLE001 - find the bad record one at a time below
             verdicts = None
         passed = 0
-        for k, (slot, text, rid, line_no) in enumerate(pending):
+        k = 0
+        version = m.version
+        for slot, rid, scene, fields, multi, line_no in pending:
+            n = len(fields)
             try:
-                v = verdicts[k] if verdicts is not None else m.check(text, scene=scene, id=rid, field=None)
-                if v.decision == "pass":
+                if verdicts is None:
+                    per_field = [(name, m.check(t, scene=scene, id=rid, field=name)) for name, t in fields]
+                else:
+                    per_field = [(name, verdicts[k + j]) for j, (name, _) in enumerate(fields)]
+                if all(v.decision == "pass" for _, v in per_field):
                     passed += 1
                     continue
-                d = v.to_dict()
+                d = _combine(rid, scene, version, per_field) if multi else per_field[0][1].to_dict()
                 line = orjson.dumps(d) + b"\n"
             except Exception as e:  # noqa: BLE001 - one bad record must not stop millions
-                stats["total"] += 1
                 out[slot] = self._error(rid, f"could not check this record ({type(e).__name__})", stats, line_no)
                 continue
-            stats["total"] += 1
+            finally:
+                k += n
             self._count_flagged(d, stats)
             out[slot] = line
         return passed
