@@ -69,6 +69,28 @@ class Metrics:
         for p in v["patterns"]:
             self.patterns.labels(p, key[0]).inc()
 
+    def count_verdicts(self, verdicts: list[dict]) -> None:
+        """``count_verdict`` for a batch: the same counts, one ``inc`` per label set."""
+        decisions: dict[tuple[str, str], int] = {}
+        cats: dict[tuple[str, str], int] = {}
+        pats: dict[tuple[str, str], int] = {}
+        for v in verdicts:
+            key = (v["decision"], v.get("scene") or "post")
+            decisions[key] = decisions.get(key, 0) + 1
+            for c in v["categories"]:
+                cats[(c, key[0])] = cats.get((c, key[0]), 0) + 1
+            for p in v["patterns"]:
+                pats[(p, key[0])] = pats.get((p, key[0]), 0) + 1
+        for key, n in decisions.items():
+            child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = self.decisions.labels(*key)
+            child.inc(n)
+        for key, n in cats.items():
+            self.categories.labels(*key).inc(n)
+        for key, n in pats.items():
+            self.patterns.labels(*key).inc(n)
+
     def observe_request(self, path: str, method: str, status: int, seconds: float) -> None:
         key = (path, method, status)
         children = self._request_children.get(key)

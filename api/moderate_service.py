@@ -139,14 +139,11 @@ class ModerationService:
                 await self.cache.put_many([(keys[i], out[i]) for i, _, _ in work
                                            if i in keys and "error" not in out[i]])
 
-        metrics = self.state.metrics
+        self.state.metrics.count_verdicts([d for d in out if "error" not in d])
         reviews = getattr(self.state, "reviews", None)
         for i, d in enumerate(out):
-            if "error" in d:
-                continue
-            metrics.count_verdict(d)
             # The queue decides: review verdicts always, block verdicts when appeals are on.
-            if reviews is not None and d["decision"] != "pass":
+            if reviews is not None and "error" not in d and d["decision"] != "pass":
                 rid = await self._enqueue(reviews, d, texts[i], items[i])
                 if rid is not None:
                     d["review_id"] = rid

@@ -81,12 +81,14 @@ class Verdict:
         return sorted({h.pattern for h in self.hits if h.pattern})
 
     def to_dict(self) -> dict[str, Any]:
+        hits = self.hits
         d: dict[str, Any] = {
             "id": self.id,
             "decision": self.decision,
-            "categories": self.categories,
-            "patterns": self.patterns,
-            "hits": [h.to_dict() for h in self.hits],
+            # Most verdicts have no hit: skip building and sorting empty sets.
+            "categories": self.categories if hits else [],
+            "patterns": self.patterns if hits else [],
+            "hits": [h.to_dict() for h in hits] if hits else [],
             "masked": self.masked,
             "wordlist_version": self.wordlist_version,
             "scene": self.scene,
