@@ -126,3 +126,18 @@ def test_bad_arguments_raise_like_check(m):
     with pytest.raises(ValueError):
         m.check_texts(["a", "b"], scene=["post"])
     assert m.check_texts([]) == []
+
+
+def test_rate_or_promise_lookahead_names_every_first_character():
+    """The combined pay-claim / stated-returns regex starts with a lookahead of the shapes'
+    first characters: it must find exactly what the bare alternation finds."""
+    import re
+
+    from moderation.detectors import scam
+
+    bare = re.compile(scam._RATE_OR_PROMISE_ALTERNATION)
+    texts = corpus.messages(5000, seed=9).messages + _test_strings() + [
+        "日结300", "月入过万", "收益率达到30%", "百分之二十回报", "٣٠%收益", "一小时200", "5w一个月", "翻10倍"]
+    for t in texts:
+        want = [m.span() for m in bare.finditer(t)]
+        assert [m.span() for m in scam._RATE_OR_PROMISE_RE.finditer(t)] == want, t
