@@ -16,6 +16,7 @@ built lazily, only when a hit needs to be mapped back.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import pickle
@@ -240,6 +241,7 @@ class NormalizedText:
     _starts: list[int] | None = field(default=None, repr=False)
     _ends: list[int] | None = field(default=None, repr=False)
     _runs: list[int] | None = field(default=None, repr=False)
+    _gaps: tuple[list[int], list[int]] | None = field(default=None, repr=False)
 
     def _build_map(self) -> None:
         folded = self.folded
@@ -286,13 +288,35 @@ class NormalizedText:
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Map a half-open span of ``text``/``canon`` to the received text."""
         if self._starts is None:
+            if not self.repeats:
+                # Only noise was removed: shift by the noise before each end (a few runs and a
+                # binary search), without a per-character map.
+                return self._shifted(start), self._shifted(end - 1) + 1
             self._build_map()
         assert self._starts is not None and self._ends is not None
         return self._starts[start], self._ends[end - 1]
 
+    def _shifted(self, p: int) -> int:
+        """Where kept character ``p`` of ``text`` sits in ``folded`` (no repeats collapsed)."""
+        gaps = self._gaps
+        if gaps is None:
+            kept_before: list[int] = []  # kept characters before each noise run
+            shift: list[int] = []  # noise characters up to the end of each noise run
+            removed = 0
+            for m in NOISE_RE.finditer(self.folded):
+                a, b = m.span()
+                kept_before.append(a - removed)
+                removed += b - a
+                shift.append(removed)
+            gaps = self._gaps = (kept_before, shift)
+        i = bisect.bisect_right(gaps[0], p) - 1
+        return p + gaps[1][i] if i >= 0 else p
+
     def run_lengths(self, start: int, end: int) -> list[int]:
         """How many times each character of a ``text`` span was repeated before collapsing."""
         if self._runs is None:
+            if not self.repeats:
+                return [1] * (end - start)
             self._build_map()
         assert self._runs is not None
         return self._runs[start:end]
