@@ -449,9 +449,25 @@ _MARK_RE = re.compile(
 
 
 def find_contacts(f: str, triggered: bool = False) -> list[Found]:
-    """All contact details in the folded string ``f``, non-overlapping, in order.
+    """All contact details in the folded string ``f``, non-overlapping, in order (callers must
+    not change the list: the last result is kept for the next call on the same string).
 
     ``triggered=True`` skips the trigger test (a caller that ran it already)."""
+    global _LAST
+    last = _LAST
+    if last[0] is f:
+        return last[1]  # the scam detector asks again about the text the contact detector read
+    out = _find_contacts_uncached(f, triggered)
+    _LAST = (f, out)
+    return out
+
+
+# The last string find_contacts read and what it found, as one tuple (replaced whole, so a
+# thread never sees one string with another's result).
+_LAST: tuple[str | None, list] = (None, [])
+
+
+def _find_contacts_uncached(f: str, triggered: bool) -> list[Found]:
     if not triggered and not _triggered(f):
         return []  # the triggers include the common marks: a text with none has nothing here
     if _MARK_RE.search(f) is None:
