@@ -13,7 +13,6 @@ import os
 import pickle
 import re
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
@@ -21,7 +20,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 from .detectors.base import CheckContext, Detector
 from . import segment
 from .matcher import DEFAULT_BACKEND, build_matcher
-from .normalize import HAN_RE, NOISE_RE, REPEAT_RE, VIA_ORDER, NormalizedText, Normalizer, _cache_dir, BATCH_SEP
+from .normalize import HAN_RE, NOISE_RE, VIA_ORDER, NormalizedText, Normalizer, _cache_dir, BATCH_SEP
 from .types import DECISION_RANK, SCENES, Hit, Verdict, make_hit, make_verdict
 from .wordlists import AllowEntry, Entry, Wordlist, load_wordlist
 
@@ -490,9 +489,8 @@ class Moderator:
             if sc not in SCENES:
                 raise UnknownScene(f"unknown scene {sc!r}; use one of {', '.join(SCENES)}")
         for t in texts:
-            if type(t) is not str:
-                if not isinstance(t, str):
-                    raise TypeError("text must be a string")
+            if type(t) is not str and not isinstance(t, str):
+                raise TypeError("text must be a string")
         eng = self._engine
         out: list[Verdict] = []
         a = 0
@@ -507,14 +505,14 @@ class Moderator:
         return out
 
     def _check_chunk(self, eng: _Engine, texts, scenes, ids, fields) -> list[Verdict]:
-        if len(texts) == 1 or eng.batch is None:
-            return [self.check(t, scene=sc, id=i, field=f) for t, sc, i, f in zip(texts, scenes, ids, fields)]
-        joined = BATCH_SEP.join(texts)
         got = None
-        if joined.count(BATCH_SEP) == len(texts) - 1:
-            got = eng.normalizer.normalize_joined(joined)
+        if len(texts) > 1 and eng.batch is not None:
+            joined = BATCH_SEP.join(texts)
+            if joined.count(BATCH_SEP) == len(texts) - 1:
+                got = eng.normalizer.normalize_joined(joined)
         if got is None or got[0].count(BATCH_SEP) != len(texts) - 1:
-            # A text holds the separator itself, or folding would change lengths: one at a time.
+            # One text, a text holding the separator itself, or folding that would change
+            # lengths: one at a time.
             return [self.check(t, scene=sc, id=i, field=f) for t, sc, i, f in zip(texts, scenes, ids, fields)]
         folded_all, stripped_all, text_all, canon_all = got
         views = BatchViews(texts, folded_all, stripped_all, text_all, canon_all)
