@@ -570,6 +570,15 @@ def _is_real_word(seg: str) -> bool:
     return word_freq(seg) >= 3
 
 
+def _may_cue(seg: str, entries: tuple) -> bool:
+    """Whether a cue-automaton match can make a cue in ``find_cues``: the cue written as it is,
+    or a disguisable cue's homophone that is no word of its own."""
+    for _, w, _ in entries:
+        if w == seg:
+            return True
+    return any(sound_ok for _, _, sound_ok in entries) and not _is_real_word(seg)
+
+
 def _ascii_bounded(doc: "NormalizedText", s: int, e: int) -> bool:
     """An ASCII cue (app, dy, usdt) must not be part of a longer ASCII word in the received text."""
     os_, oe = doc.span(s, e)
@@ -904,7 +913,14 @@ class ScamDetector:
         (a cue word in ``canon`` or a shape's prerequisite in ``text``), each with its cue-word
         matches in its own offsets."""
         at = views.text_index
-        got = views.split_matches(_tables().matcher.find(views.canon))
+        t = _tables()
+        text = views.text
+        entries = t.entries
+        # Only matches that can make a cue (find_cues' first test): most are homophones of a
+        # cue that are words of their own (是我, 爱你), and a text with no other cue is left
+        # to the shape test below.
+        got = views.split_matches(
+            [(s, e, pid) for s, e, pid in t.matcher.find(views.canon) if _may_cue(text[s:e], entries[pid])])
         # Without cue words only the shape-only rules can fire, and only on a pay claim or
         # stated returns (``_shape_only_cues``). Those shapes are made of explicit characters
         # and digits, none of which is the separator: no match reaches into the next text.
