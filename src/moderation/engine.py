@@ -528,13 +528,15 @@ class Moderator:
         version = eng.version
         out: list[Verdict] = []
         dets = list(zip(eng.detectors, gates))
+        # The texts some detector wants (None: a detector without a gate wants them all).
+        wanted = None if any(g is None for g in gates) else set().union(*gates)
         for i, text in enumerate(texts):
             matches = need.get(i)
-            run = [(det, g) for det, g in dets if g is None or i in g]
             scene = scenes[i]
-            if matches is None and not run:
+            if matches is None and wanted is not None and i not in wanted:
                 out.append(make_verdict("pass", (), text, version, scene, ids[i], False))
                 continue
+            run = [(det, g) for det, g in dets if g is None or i in g]
             doc = views.doc(i)
             field = fields[i]
             if matches is not None:
