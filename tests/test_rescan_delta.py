@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from moderation import Moderator
@@ -203,6 +203,7 @@ def delta_for(tmp: Path, old_dir: Path, new_dir: Path, detectors=(), sample: str
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1))
+@example(seed=6228211)  # the old engine ran detectors the new one had off
 def test_delta_flags_exactly_what_a_full_rescan_newly_flags(tmp_path_factory, seed):
     r = random.Random(seed)
     tmp = tmp_path_factory.mktemp("delta")
@@ -377,3 +378,13 @@ def test_form_prefilter_walks_the_whole_form_not_just_a_pair():
     for text in ("今天好开心", "便宜的天气好", "天好便", "便天", "好天便"):
         assert not pre.search(text), text
         assert norm.normalize("便天好").canon not in norm.normalize(text).canon, text
+
+
+def test_the_old_version_is_judged_by_the_new_ones_detectors(tmp_path):
+    """Found by the property test (seed 6228211): with the detectors off, the old engine of the
+    plan ran them anyway, and a scam hit only it had hid a decision that rose."""
+    old_dir, new_dir = _one_rule_added(tmp_path)
+    _, new, plan = delta_for(tmp_path, old_dir, new_dir, detectors=())
+    assert plan.old._engine.detectors == ()
+    _, new_d, plan_d = delta_for(tmp_path / "with", old_dir, new_dir, detectors=None)
+    assert {d.name for d in plan_d.old._engine.detectors} == {d.name for d in new_d._engine.detectors} != set()

@@ -288,7 +288,9 @@ def build_plan(moderator: Any, old_wl: Any, since: str, sample: str | None = Non
     from .engine import Moderator
 
     new_wl = moderator.wordlist
-    old = Moderator.from_wordlist(old_wl)
+    # The old version is judged by the same detectors as the new one: with others, a detector
+    # hit only one side has would look like a change of the lists.
+    old = Moderator.from_wordlist(old_wl, detectors=getattr(moderator, "_detectors", None))
     old_entries = {e.rule: _entry_key(e) for e in old_wl.entries}
     changed = {e.rule for e in new_wl.entries if old_entries.get(e.rule) != _entry_key(e)}
     rises = policy_rises(old_wl.policy, new_wl.policy)
