@@ -178,7 +178,7 @@ class _Engine:
             detectors = default_detectors()
         self.detectors = tuple(detectors)
         # Chunks of texts are joined by BATCH_SEP: only when no pattern holds it.
-        self.batch = None if any(BATCH_SEP in p for p in self.patterns) else True
+        self.batch = not any(BATCH_SEP in p for p in self.patterns)
         # The automaton check_texts scans joined chunks with: ahocorasick-rs, 3 to 15 times
         # faster than pyahocorasick over long strings (benchmarks/RESULTS.md), but it does not
         # pickle, so it is built on first use, by ``Moderator.prepare_batch`` or by a service's
@@ -506,7 +506,7 @@ class Moderator:
 
     def _check_chunk(self, eng: _Engine, texts, scenes, ids, fields) -> list[Verdict]:
         got = None
-        if len(texts) > 1 and eng.batch is not None:
+        if len(texts) > 1 and eng.batch:
             joined = BATCH_SEP.join(texts)
             if joined.count(BATCH_SEP) == len(texts) - 1:
                 got = eng.normalizer.normalize_joined(joined)

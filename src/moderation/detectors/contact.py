@@ -71,11 +71,15 @@ _TRIGGERS = (
 _TRIGGER_MATCHER = None
 
 
-def _triggered(f: str) -> bool:
+def _trigger_matcher():
     global _TRIGGER_MATCHER
     if _TRIGGER_MATCHER is None:
         _TRIGGER_MATCHER = build_matcher(_TRIGGERS)
-    return bool(_TRIGGER_MATCHER.find(f)) or _DIGITS_RE.search(f) is not None
+    return _TRIGGER_MATCHER
+
+
+def _triggered(f: str) -> bool:
+    return bool(_trigger_matcher().find(f)) or _DIGITS_RE.search(f) is not None
 
 
 # -- keywords ---------------------------------------------------------------------------------
@@ -552,12 +556,9 @@ class ContactDetector:
     def batch_triggers(views) -> dict[int, None]:
         """The texts of a joined chunk that ``_triggered`` would pass (neither the trigger
         strings nor the digit runs can reach across the separator, a letter)."""
-        global _TRIGGER_MATCHER
-        if _TRIGGER_MATCHER is None:
-            _TRIGGER_MATCHER = build_matcher(_TRIGGERS)
         at = views.folded_index
         f = views.folded
-        got = dict.fromkeys(at(s) for s, _, _ in _TRIGGER_MATCHER.find(f))
+        got = dict.fromkeys(at(s) for s, _, _ in _trigger_matcher().find(f))
         got.update(dict.fromkeys(at(m.start()) for m in _DIGITS_RE.finditer(f)))
         return got
 

@@ -536,6 +536,13 @@ class _Tables:
         self.shapes = tuple((g, re.compile(rx), label) for g, rx, label in SHAPES)
         self.shapes_by_group: dict[frozenset[str], tuple] = {}
 
+    def shapes_of(self, groups: frozenset[str]) -> tuple:
+        """The shapes of a set of groups, in SHAPES order (few distinct sets ever occur)."""
+        shapes = self.shapes_by_group.get(groups)
+        if shapes is None:
+            shapes = self.shapes_by_group[groups] = tuple(x for x in self.shapes if x[0] in groups)
+        return shapes
+
 
 _TABLES: _Tables | None = None
 
@@ -631,11 +638,7 @@ def find_cues(doc: "NormalizedText", contact_found: bool | None = None, pooled: 
         return _shape_only_cues(t, text)
     else:
         extras = _shape_only_groups()
-    wanted = extras | _RATE if "rate_low" in extras else extras
-    shapes = t.shapes_by_group.get(wanted)
-    if shapes is None:
-        shapes = t.shapes_by_group[wanted] = tuple(x for x in t.shapes if x[0] in wanted)
-    for group, rx, label in shapes:
+    for group, rx, label in t.shapes_of(extras | _RATE if "rate_low" in extras else extras):
         for m in rx.finditer(text):
             g = group
             if g == "rate" and rate_amount(m.group("amt")) < RATE_MIN:
@@ -690,11 +693,7 @@ _SHAPE_ONLY: frozenset[str] | None = None
 
 def _shapes_of(t: "_Tables", text: str, groups: frozenset[str]) -> list[Cue]:
     out: list[Cue] = []
-    shapes = t.shapes_by_group.get(groups)
-    if shapes is None:
-        # The shapes of a set of groups, in SHAPES order (few distinct sets ever occur).
-        shapes = t.shapes_by_group[groups] = tuple(x for x in t.shapes if x[0] in groups)
-    for group, rx, label in shapes:
+    for group, rx, label in t.shapes_of(groups):
         for m in rx.finditer(text):
             g = group
             if g == "rate" and rate_amount(m.group("amt")) < RATE_MIN:
