@@ -302,8 +302,19 @@ def _reference_map(doc):
 def test_offset_map_fast_path_equals_reference(text):
     from moderation.normalize import normalize
 
+    from moderation.engine import BATCH_SEP, BatchViews
+    from moderation.normalize import default_normalizer
+
     doc = normalize(text)
-    if doc.text == doc.folded:
-        return  # the identity branch, untouched
-    doc._build_map()
-    assert (doc._starts, doc._ends, doc._runs) == _reference_map(doc)
+    starts, ends, runs = _reference_map(doc)
+    # The batch path's views of the same text (positions from the joined arrays), between
+    # two neighbours.
+    texts = ["前 面", text, "后.面"]
+    got = default_normalizer().normalize_joined(BATCH_SEP.join(texts))
+    assert got is not None
+    batch_doc = BatchViews(texts, *got).doc(1)
+    assert batch_doc._kept_from is not None
+    for d in (doc, batch_doc):
+        assert d.text == doc.text
+        assert [d.span(i, i + 1) for i in range(len(d.text))] == list(zip(starts, ends))
+        assert d.run_lengths(0, len(d.text)) == runs

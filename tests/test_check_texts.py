@@ -141,3 +141,40 @@ def test_rate_or_promise_lookahead_names_every_first_character():
     for t in texts:
         want = [m.span() for m in bare.finditer(t)]
         assert [m.span() for m in scam._RATE_OR_PROMISE_RE.finditer(t)] == want, t
+
+
+def test_shape_only_scam_rules_and_useless_cue_words(m):
+    """The scam gate skips texts whose cue words cannot half satisfy a rule, and texts without
+    cue words that lack either half of a shape-only rule; both must still equal ``check``,
+    including when a cue word falls away (negated, inside an ASCII word) and the shapes fire."""
+    texts = ["日结300，有意私我", "日赚500来吗", "每天收益30%，有意私我", "打麻将日结300有意私我",
+             "老师说日赚500来吗", "不是赌博，日结300，有意私我", "appx日结300有意私我", "今年42岁，来吗",
+             "一天8小时，需要加我", "晚上一起吃饭", "每天跑步5公里", "收益30%", "有意私我", "来吗"]
+    for scene in ("profile", "chat"):
+        _same(m, texts, scene=scene)
+    fired = [t for t in texts if any(h.pattern == "part_time_job" for h in m.check(t, scene="chat").hits)]
+    assert len(fired) >= 3, fired
+
+
+def test_recruit_or_come_over_lines_finds_the_texts_each_search_finds():
+    """The scam gate looks for recruiting calls and calls to come once over a chunk, texts on
+    lines of their own: it must name exactly the texts a search of each text names."""
+    from moderation.detectors import scam
+    from moderation.normalize import BATCH_SEP, default_normalizer
+
+    norm = default_normalizer()
+    raw = corpus.messages(3000, seed=13).messages + _test_strings() + [
+        "来吗", "带", "有意私我", "想做的加", "来", "做吗来", "需要找我"]
+    pieces = [norm.normalize(t).text for t in raw]
+    pieces = [p for p in pieces if BATCH_SEP not in p]
+    want = {i for i, p in enumerate(pieces) if scam._RECRUIT_OR_COME_RE.search(p)}
+    joined = "\n".join(pieces)
+    starts, pos = [], 0
+    for p in pieces:
+        starts.append(pos)
+        pos += len(p) + 1
+    import bisect
+
+    got = {bisect.bisect_right(starts, m.start()) - 1 for m in scam._RECRUIT_OR_COME_LINES_RE.finditer(joined)}
+    assert got == want
+    assert len(want) > 50

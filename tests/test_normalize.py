@@ -114,6 +114,12 @@ def test_offset_map_equals_reference(raw):
     if doc.text:
         assert [doc.span(i, i + 1) for i in range(len(doc.text))] == list(zip(starts, ends))
         assert doc.run_lengths(0, len(doc.text)) == runs
+        # Any span maps from the first character's start to the last one's end.
+        n = len(doc.text)
+        for a in range(n):
+            for b in range(a + 1, min(n, a + 6) + 1):
+                assert doc.span(a, b) == (starts[a], ends[b - 1]), (raw, a, b)
+                assert doc.run_lengths(a, b) == runs[a:b], (raw, a, b)
 
 
 @pytest.mark.parametrize(

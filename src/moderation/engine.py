@@ -514,11 +514,10 @@ class Moderator:
             # One text, a text holding the separator itself, or folding that would change
             # lengths: one at a time.
             return [self.check(t, scene=sc, id=i, field=f) for t, sc, i, f in zip(texts, scenes, ids, fields)]
-        folded_all, stripped_all, text_all, canon_all = got
-        views = BatchViews(texts, folded_all, stripped_all, text_all, canon_all)
+        views = BatchViews(texts, *got)
         if eng.batch_matcher is None:
             eng.build_batch_matcher()
-        need = views.split_matches(eng.find(canon_all, text_all, eng.batch_matcher))
+        need = views.split_matches(eng.find(views.canon, views.text, eng.batch_matcher))
         # Each detector that can names the texts worth its look (with what it found on the
         # way); ``find_batched`` then checks those alone. Others run on every text.
         gates = []
@@ -576,8 +575,9 @@ class BatchViews:
     """The normalized views of a chunk of texts joined by ``BATCH_SEP``, and where each text
     starts in them. Detectors' ``batch_triggers`` read it to name the texts worth a look."""
 
-    def __init__(self, texts, folded: str, stripped: str, text: str, canon: str) -> None:
+    def __init__(self, texts, folded: str, stripped: str, text: str, canon: str, kept: Any = None) -> None:
         self.texts = texts
+        self.kept = kept  # where each character of ``stripped`` sits in ``folded`` (an array)
         self.folded = folded
         self.stripped = stripped
         self.text = text
@@ -588,14 +588,15 @@ class BatchViews:
             starts.append(pos)
             pos += len(t) + 1
         self.folded_starts = starts  # folding keeps lengths: also the received offsets
-        self._pieces = text.split(BATCH_SEP)
+        self.pieces = text.split(BATCH_SEP)  # each text's ``text`` view
         starts = []
         pos = 0
-        for p in self._pieces:
+        for p in self.pieces:
             starts.append(pos)
             pos += len(p) + 1
         self.text_starts = starts  # canon has text's length
         self._stripped_pieces: list[str] | None = None
+        self._stripped_starts: list[int] | None = None
 
     def split_matches(self, matches: Iterable[tuple[int, int, int]]) -> dict[int, list[tuple[int, int, int]]]:
         """Matches ``(start, end, id)`` over ``text``/``canon``, by text, in each text's offsets."""
@@ -624,15 +625,27 @@ class BatchViews:
         fs = self.folded_starts[i]
         folded = self.folded[fs:fs + len(self.texts[i])]
         ts = self.text_starts[i]
-        text = self._pieces[i]
+        text = self.pieces[i]
         canon = self.canon[ts:ts + len(text)]
-        # Repeats were collapsed in this text when its noise-free piece is longer.
-        repeats = False
-        if self.text is not self.stripped:
+        if self.text is self.stripped:
+            stripped, ss = text, ts
+        else:
             if self._stripped_pieces is None:
                 self._stripped_pieces = self.stripped.split(BATCH_SEP)
-            repeats = len(self._stripped_pieces[i]) != len(text)
-        return NormalizedText(self.texts[i], folded, text, canon, repeats)
+                starts = []
+                pos = 0
+                for p in self._stripped_pieces:
+                    starts.append(pos)
+                    pos += len(p) + 1
+                self._stripped_starts = starts
+            stripped = self._stripped_pieces[i]
+            ss = self._stripped_starts[i]  # type: ignore[index]
+        # Repeats were collapsed in this text when its noise-free piece is longer.
+        doc = NormalizedText(self.texts[i], folded, text, canon, len(stripped) != len(text))
+        if self.kept is not None:
+            doc._stripped = stripped
+            doc._kept_from = (self.kept, ss, fs)  # made a list on the first span asked
+        return doc
 
 
 def _automaton_patterns(patterns: list[str]) -> list[str]:

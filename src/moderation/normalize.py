@@ -25,6 +25,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 CACHE_VERSION = 6
 
@@ -238,66 +239,68 @@ class NormalizedText:
     canon: str
     # True when runs of a repeated Han character were collapsed in ``text``.
     repeats: bool = False
-    _starts: list[int] | None = field(default=None, repr=False)
-    _ends: list[int] | None = field(default=None, repr=False)
-    _runs: list[int] | None = field(default=None, repr=False)
+    _runs: tuple[list[int], list[int], list[int]] | None = field(default=None, repr=False)
     _gaps: tuple[list[int], list[int]] | None = field(default=None, repr=False)
+    # Given by batch callers, who have them at hand: the noise-free string (before repeats
+    # were collapsed), and where each of its characters sits in ``folded``.
+    _stripped: str | None = field(default=None, repr=False)
+    _kept: list[int] | None = field(default=None, repr=False)
+    _kept_from: tuple[Any, int, int] | None = field(default=None, repr=False)  # (array, start, shift)
 
-    def _build_map(self) -> None:
-        folded = self.folded
-        n = len(folded)
-        if self.text == folded:
-            self._starts = list(range(n))
-            self._ends = list(range(1, n + 1))
-            self._runs = [1] * n
-            return
-        # Positions of the kept characters, from the (few) noise runs between them.
-        kept: list[int] = []
-        prev = 0
-        for m in NOISE_RE.finditer(folded):
-            kept.extend(range(prev, m.start()))
-            prev = m.end()
-        kept.extend(range(prev, n))
-        if len(kept) == len(self.text):
-            # No repeats were collapsed: each kept character maps to itself.
-            self._starts, self._ends, self._runs = kept, [i + 1 for i in kept], [1] * len(kept)
-            return
-        # Runs of a repeated Han character, found in the noise-free string like ``normalize``
-        # found them, map to the span from the first to the last of the run.
-        stripped = NOISE_RE.sub("", folded)
-        starts: list[int] = []
-        ends: list[int] = []
-        runs: list[int] = []
-        prev = 0
-        for m in REPEAT_RE.finditer(stripped):
-            a, b = m.span()
-            single = kept[prev:a]
-            starts.extend(single)
-            ends.extend([i + 1 for i in single])
-            runs.extend([1] * len(single))
-            starts.append(kept[a])
-            ends.append(kept[b - 1] + 1)
-            runs.append(b - a)
-            prev = b
-        single = kept[prev:]
-        starts.extend(single)
-        ends.extend([i + 1 for i in single])
-        runs.extend([1] * len(single))
-        self._starts, self._ends, self._runs = starts, ends, runs
+    def _repeat_runs(self) -> tuple[list[int], list[int], list[int]]:
+        """The collapsed runs: their position in ``text``, their length, and how many
+        characters were removed before each run (by collapsing, in the noise-free string)."""
+        if self._runs is None:
+            tpos: list[int] = []
+            lens: list[int] = []
+            before: list[int] = []
+            removed = 0
+            # Runs found in the noise-free string, as ``normalize`` found them.
+            stripped = self._stripped if self._stripped is not None else NOISE_RE.sub("", self.folded)
+            for m in REPEAT_RE.finditer(stripped):
+                a, b = m.span()
+                tpos.append(a - removed)
+                lens.append(b - a)
+                before.append(removed)
+                removed += b - a - 1
+            self._runs = (tpos, lens, before)
+        return self._runs
+
+    def _stripped_span(self, start: int, end: int) -> tuple[int, int]:
+        """A half-open span of ``text`` in the noise-free string (runs uncollapsed): from the
+        first character of the run ``start`` stands for to the last of ``end - 1``'s run."""
+        tpos, lens, before = self._repeat_runs()
+        i = bisect.bisect_right(tpos, start) - 1
+        if i < 0:
+            a = start
+        elif tpos[i] == start:
+            a = start + before[i]
+        else:
+            a = start + before[i] + lens[i] - 1
+        last = end - 1
+        j = bisect.bisect_right(tpos, last) - 1
+        if j < 0:
+            b = last
+        else:
+            b = last + before[j] + lens[j] - 1  # the run's last character, or past the run
+        return a, b + 1
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Map a half-open span of ``text``/``canon`` to the received text."""
-        if self._starts is None:
-            if not self.repeats:
-                # Only noise was removed: shift by the noise before each end (a few runs and a
-                # binary search), without a per-character map.
-                return self._shifted(start), self._shifted(end - 1) + 1
-            self._build_map()
-        assert self._starts is not None and self._ends is not None
-        return self._starts[start], self._ends[end - 1]
+        if self.repeats:
+            start, end = self._stripped_span(start, end)
+        # Then shift by the noise before each end (a few runs and a binary search), without
+        # a per-character map.
+        return self._shifted(start), self._shifted(end - 1) + 1
 
     def _shifted(self, p: int) -> int:
-        """Where kept character ``p`` of ``text`` sits in ``folded`` (no repeats collapsed)."""
+        """Where character ``p`` of the noise-free string sits in ``folded``."""
+        if self._kept is not None:
+            return self._kept[p]
+        if self._kept_from is not None:
+            arr, a, shift = self._kept_from
+            self._kept = (arr[a:a + len(self._stripped or "")] - shift).tolist()
+            return self._kept[p]
         gaps = self._gaps
         if gaps is None:
             kept_before: list[int] = []  # kept characters before each noise run
@@ -314,12 +317,12 @@ class NormalizedText:
 
     def run_lengths(self, start: int, end: int) -> list[int]:
         """How many times each character of a ``text`` span was repeated before collapsing."""
-        if self._runs is None:
-            if not self.repeats:
-                return [1] * (end - start)
-            self._build_map()
-        assert self._runs is not None
-        return self._runs[start:end]
+        out = [1] * (end - start)
+        if self.repeats:
+            tpos, lens, _ = self._repeat_runs()
+            for k in range(bisect.bisect_left(tpos, start), bisect.bisect_left(tpos, end)):
+                out[tpos[k] - start] = lens[k]
+        return out
 
 
 class Normalizer:
@@ -370,12 +373,13 @@ class Normalizer:
         canon = collapsed.translate(self._canon_str)
         return NormalizedText(text, folded, collapsed, canon, collapsed is not stripped)
 
-    def normalize_joined(self, joined: str) -> tuple[str, str, str, str] | None:
-        """``(folded, stripped, text, canon)`` of a long string (many texts joined by
+    def normalize_joined(self, joined: str) -> tuple[str, str, str, str, Any] | None:
+        """``(folded, stripped, text, canon, kept)`` of a long string (many texts joined by
         ``BATCH_SEP``): the same views ``normalize`` gives, computed as table look-ups over
         the code points with numpy, about ten times faster per character than the regex and
         ``str.translate`` passes, which pay off only on long strings. ``stripped`` is
-        ``text`` before repeats were collapsed. None when a code point folds to several
+        ``text`` before repeats were collapsed; ``kept`` (an array) where each of its
+        characters sits in ``folded``. None when a code point folds to several
         characters or the text has lone surrogates: the caller then normalizes text by text.
         """
         np = _numpy()
@@ -393,7 +397,9 @@ class Normalizer:
             if renum is not folded and renum != folded:
                 folded = renum
                 a = np.frombuffer(folded.encode("utf-32-le"), dtype=np.uint32)
-        s = a[t.word[a]]
+        word = t.word[a]
+        kept = np.flatnonzero(word)
+        s = a[word]
         han = t.han[s]
         dup = han[1:] & (s[1:] == s[:-1])
         if dup.any():
@@ -405,7 +411,7 @@ class Normalizer:
         else:
             text = stripped = s.tobytes().decode("utf-32-le")
         canon = t.canon[s].tobytes().decode("utf-32-le")
-        return folded, stripped, text, canon
+        return folded, stripped, text, canon, kept
 
     def _np_tables(self) -> "_NpTables":
         t = self.__dict__.get("_np")

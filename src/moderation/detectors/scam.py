@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 
 from ..conversation import TAIL_CHARS, Message
 from ..matcher import build_matcher
-from ..normalize import HAN_RE, NOISE_RE, REPEAT_RE, VIA_ORDER, default_normalizer
+from ..normalize import BATCH_SEP, HAN_RE, NOISE_RE, REPEAT_RE, VIA_ORDER, default_normalizer
 from ..types import PATTERN_CATEGORY, Hit
 from ..segment import word_freq
 from .contact import find_contacts, via_for
@@ -532,6 +532,8 @@ class _Tables:
                 table.setdefault(lit.translate(norm.homophone_table), []).append((group, lit, sound_ok))
         self.patterns = list(table)
         self.entries = [tuple(table[p]) for p in self.patterns]
+        # Every group a match of each pattern may make a cue of.
+        self.groups = [frozenset(g for g, _, _ in e) for e in self.entries]
         self.matcher = build_matcher(self.patterns)
         self.shapes = tuple((g, re.compile(rx), label) for g, rx, label in SHAPES)
         self.shapes_by_group: dict[frozenset[str], tuple] = {}
@@ -705,8 +707,10 @@ def _shapes_of(t: "_Tables", text: str, groups: frozenset[str]) -> list[Cue]:
 def _shape_only_cues(t: "_Tables", text: str) -> list[Cue]:
     """Cues for a text without cue words, for the rules made of shapes alone: a pay claim
     (rate) with a recruiting call or a call to come, or a recruiting call with stated returns."""
-    if _RATE_OR_PROMISE_RE.search(text) is None:
-        return []  # neither a pay claim nor stated returns: no shape-only rule can fire
+    if _RECRUIT_OR_COME_RE.search(text) is None or _RATE_OR_PROMISE_RE.search(text) is None:
+        # Each shape-only rule needs a recruiting call or a call to come (the rarer half,
+        # looked for first), and a pay claim or stated returns.
+        return []
     out = _shapes_of(t, text, frozenset({"rate"}))
     if any(c.group == "rate" for c in out):
         return out + _shapes_of(t, text, frozenset({"recruit", "come"}))
@@ -724,6 +728,12 @@ _RATE_OR_PROMISE_ALTERNATION = "|".join(
     f"(?:{rx.replace('(?P<amt>', '(?:')})" for g, rx, _ in SHAPES if g in ("rate", "promise"))
 _RATE_OR_PROMISE_FIRST = r"\d一每半个天日小钟晚月周年单趟篇条夜二三四五六七八九十两几百千万wk收回利盈翻"
 _RATE_OR_PROMISE_RE = re.compile(f"(?=[{_RATE_OR_PROMISE_FIRST}])(?:{_RATE_OR_PROMISE_ALTERNATION})")
+# The other half of every shape-only rule: a recruiting call or a call to come.
+_RECRUIT_OR_COME_RE = re.compile("|".join(
+    f"(?:{rx})" for g, rx, _ in SHAPES if g in ("recruit", "come")))
+# The same over texts joined by newlines: ``^`` and ``$`` then hold at each text's ends (no
+# text holds a newline: it is noise). Tested to find the texts the search of each finds.
+_RECRUIT_OR_COME_LINES_RE = re.compile(_RECRUIT_OR_COME_RE.pattern, re.MULTILINE)
 
 
 def _shape_only_groups() -> frozenset[str]:
@@ -920,11 +930,31 @@ class ScamDetector:
         # to the shape test below.
         got = views.split_matches(
             [(s, e, pid) for s, e, pid in t.matcher.find(views.canon) if _may_cue(text[s:e], entries[pid])])
-        # Without cue words only the shape-only rules can fire, and only on a pay claim or
-        # stated returns (``_shape_only_cues``). Those shapes are made of explicit characters
-        # and digits, none of which is the separator: no match reaches into the next text.
-        for m in _RATE_OR_PROMISE_RE.finditer(views.text):
-            got.setdefault(at(m.start()), [])
+        # Without cue words only the shape-only rules can fire (``_shape_only_cues``): each
+        # needs a pay claim or stated returns, and a recruiting call or a call to come. The
+        # first kind is made of explicit characters and digits, none of which is the
+        # separator, so one search of the chunk finds them; the second is looked for in the
+        # text alone (its shapes anchor at the text's ends).
+        # The rarer half first, over the chunk with each text on a line of its own (the come
+        # shapes anchor at the text's ends: ``^``/``$`` of a line), then the other in each
+        # text found.
+        shaped: set[int] = set()
+        pieces = views.pieces
+        for m in _RECRUIT_OR_COME_LINES_RE.finditer(views.text.replace(BATCH_SEP, "\n")):
+            i = at(m.start())
+            if i not in shaped and _RATE_OR_PROMISE_RE.search(pieces[i]) is not None:
+                shaped.add(i)
+        # A text whose cue words (all the groups their matches may make) cannot half satisfy
+        # any rule finds nothing: ``find_cues`` stops at no extras. Unless every cue falls
+        # away there, and the shape-only rules get their turn: kept when they might fire.
+        groups = t.groups
+        for i in [i for i, ms in got.items() if i not in shaped]:
+            ms = got[i]
+            word_groups = groups[ms[0][2]] if len(ms) == 1 else frozenset().union(*(groups[pid] for _, _, pid in ms))
+            if not _needed_extras(word_groups):
+                del got[i]
+        for i in shaped:
+            got.setdefault(i, [])
         return got
 
     def find_batched(self, doc: "NormalizedText", ctx: "CheckContext", matches: list) -> list[Hit]:
