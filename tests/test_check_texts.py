@@ -141,6 +141,15 @@ def test_rate_or_promise_lookahead_names_every_first_character():
     for t in texts:
         want = [m.span() for m in bare.finditer(t)]
         assert [m.span() for m in scam._RATE_OR_PROMISE_RE.finditer(t)] == want, t
+    # The recruiting / come half likewise.
+    bare = re.compile(scam._RECRUIT_OR_COME_ALTERNATION)
+    texts += ["有意私我", "感兴趣的加", "想了解找我", "需要联系", "来吗", "带", "做的", "兴趣的扣"]
+    found = 0
+    for t in texts:
+        want = [m.span() for m in bare.finditer(t)]
+        found += bool(want)
+        assert [m.span() for m in scam._RECRUIT_OR_COME_RE.finditer(t)] == want, t
+    assert found > 50
 
 
 def test_shape_only_scam_rules_and_useless_cue_words(m):
@@ -178,3 +187,21 @@ def test_recruit_or_come_over_lines_finds_the_texts_each_search_finds():
     got = {bisect.bisect_right(starts, m.start()) - 1 for m in scam._RECRUIT_OR_COME_LINES_RE.finditer(joined)}
     assert got == want
     assert len(want) > 50
+
+
+def test_flagged_only_gives_none_for_each_pass(m):
+    texts = corpus.messages(1500, seed=17).messages + ["加我微信 abc12345", "约炮吗", "你好", "日结300，有意私我"]
+    full = m.check_texts(texts, scene="chat")
+    got = m.check_texts(texts, scene="chat", flagged_only=True)
+    assert len(got) == len(full)
+    for v, g in zip(full, got):
+        if v.decision == "pass":
+            assert g is None
+        else:
+            assert g is not None and g.to_dict() == v.to_dict()
+    assert sum(g is not None for g in got) >= 4
+    # The one-at-a-time fallback (a text holding the separator) too.
+    from moderation.normalize import BATCH_SEP
+
+    odd = ["你好" + BATCH_SEP, "约炮吗"]
+    assert [g is None for g in m.check_texts(odd, flagged_only=True)] == [True, False]

@@ -470,8 +470,12 @@ class Moderator:
         scene: str | Sequence[str] = "post",
         ids: Sequence[Any] | None = None,
         fields: str | Sequence[str | None] | None = None,
+        flagged_only: bool = False,
     ) -> list[Verdict]:
         """Verdicts for many texts at once, equal to ``check`` on each (without conversations).
+
+        ``flagged_only=True`` gives None in place of each ``pass`` verdict (rescans keep only
+        what is flagged, and most texts pass: no verdict object is made for them).
 
         ``scene`` and ``fields`` are one value for all texts or one per text. The texts are
         normalized and matched as one joined string, a chunk at a time, so the per-call costs
@@ -500,11 +504,11 @@ class Moderator:
             while b < n and b - a < BATCH_TEXTS and size < BATCH_CHARS:
                 size += len(texts[b]) + 1
                 b += 1
-            out.extend(self._check_chunk(eng, texts[a:b], scenes[a:b], id_l[a:b], field_l[a:b]))
+            out.extend(self._check_chunk(eng, texts[a:b], scenes[a:b], id_l[a:b], field_l[a:b], flagged_only))
             a = b
         return out
 
-    def _check_chunk(self, eng: _Engine, texts, scenes, ids, fields) -> list[Verdict]:
+    def _check_chunk(self, eng: _Engine, texts, scenes, ids, fields, flagged_only: bool = False) -> list:
         got = None
         if len(texts) > 1 and eng.batch:
             joined = BATCH_SEP.join(texts)
@@ -513,7 +517,8 @@ class Moderator:
         if got is None or got[0].count(BATCH_SEP) != len(texts) - 1:
             # One text, a text holding the separator itself, or folding that would change
             # lengths: one at a time.
-            return [self.check(t, scene=sc, id=i, field=f) for t, sc, i, f in zip(texts, scenes, ids, fields)]
+            one = [self.check(t, scene=sc, id=i, field=f) for t, sc, i, f in zip(texts, scenes, ids, fields)]
+            return [v if v.decision != "pass" else None for v in one] if flagged_only else one
         views = BatchViews(texts, *got)
         if eng.batch_matcher is None:
             eng.build_batch_matcher()
@@ -533,7 +538,7 @@ class Moderator:
             matches = need.get(i)
             scene = scenes[i]
             if matches is None and wanted is not None and i not in wanted:
-                out.append(make_verdict("pass", (), text, version, scene, ids[i], False))
+                out.append(None if flagged_only else make_verdict("pass", (), text, version, scene, ids[i], False))
                 continue
             run = [(det, g) for det, g in dets if g is None or i in g]
             doc = views.doc(i)
@@ -548,7 +553,11 @@ class Moderator:
                 hits.extend(det.find(doc, ctx) if g is None else det.find_batched(doc, ctx, g[i]))
             if allow_spans and hits:
                 hits = _outside_allowed(hits, allow_spans)
-            out.append(self._verdict(eng, text, scene, ids[i], _dedupe(hits), False))
+            if not hits and flagged_only:
+                out.append(None)
+                continue
+            v = self._verdict(eng, text, scene, ids[i], _dedupe(hits), False)
+            out.append(None if flagged_only and v.decision == "pass" else v)
         return out
 
     def check_many(self, items: Iterable[dict[str, Any]], default_scene: str = "post") -> Iterator[Verdict]:

@@ -382,39 +382,49 @@ class RecordChecker:
         scenes: list[str] = []
         names: list[Any] = []
         ids: list[Any] = []
-        for _, rid, scene, fields, _, _ in pending:
+        owner: list[int] = []  # the pending record of each text
+        first: list[int] = []  # each pending record's first text
+        for r, (_, rid, scene, fields, _, _) in enumerate(pending):
+            first.append(len(texts))
             for name, text in fields:
                 texts.append(text)
                 scenes.append(scene)
                 names.append(name)
                 ids.append(rid)
+                owner.append(r)
         try:
-            verdicts = m.check_texts(texts, scene=scenes, ids=ids, fields=names)
+            # Most records pass: only the flagged texts come back as verdicts.
+            verdicts = m.check_texts(texts, scene=scenes, ids=ids, fields=names, flagged_only=True)
         except Exception:  # noqa: BLE001 - find the bad record one at a time below
             verdicts = None
-        passed = 0
-        k = 0
+        if verdicts is None:
+            todo = range(len(pending))
+        else:
+            todo = sorted({owner[k] for k, v in enumerate(verdicts) if v is not None})
         version = m.version
-        for slot, rid, scene, fields, multi, line_no in pending:
-            n = len(fields)
+        flagged = 0
+        for r in todo:
+            slot, rid, scene, fields, multi, line_no = pending[r]
             try:
                 if verdicts is None:
                     per_field = [(name, m.check(t, scene=scene, id=rid, field=name)) for name, t in fields]
+                    if all(v.decision == "pass" for _, v in per_field):
+                        continue
                 else:
-                    per_field = [(name, verdicts[k + j]) for j, (name, _) in enumerate(fields)]
-                if all(v.decision == "pass" for _, v in per_field):
-                    passed += 1
-                    continue
+                    k = first[r]
+                    # A field that passed has no verdict yet: its own check (flagged records only).
+                    per_field = [(name, verdicts[k + j] or m.check(t, scene=scene, id=rid, field=name))
+                                 for j, (name, t) in enumerate(fields)]
                 d = _combine(rid, scene, version, per_field) if multi else per_field[0][1].to_dict()
                 line = orjson.dumps(d) + b"\n"
             except Exception as e:  # noqa: BLE001 - one bad record must not stop millions
                 out[slot] = self._error(rid, f"could not check this record ({type(e).__name__})", stats, line_no)
+                flagged += 1
                 continue
-            finally:
-                k += n
+            flagged += 1
             self._count_flagged(d, stats)
             out[slot] = line
-        return passed
+        return len(pending) - flagged
 
     @staticmethod
     def _count_flagged(d: dict[str, Any], stats: Counter) -> None:

@@ -728,9 +728,11 @@ _RATE_OR_PROMISE_ALTERNATION = "|".join(
     f"(?:{rx.replace('(?P<amt>', '(?:')})" for g, rx, _ in SHAPES if g in ("rate", "promise"))
 _RATE_OR_PROMISE_FIRST = r"\d一每半个天日小钟晚月周年单趟篇条夜二三四五六七八九十两几百千万wk收回利盈翻"
 _RATE_OR_PROMISE_RE = re.compile(f"(?=[{_RATE_OR_PROMISE_FIRST}])(?:{_RATE_OR_PROMISE_ALTERNATION})")
-# The other half of every shape-only rule: a recruiting call or a call to come.
-_RECRUIT_OR_COME_RE = re.compile("|".join(
-    f"(?:{rx})" for g, rx, _ in SHAPES if g in ("recruit", "come")))
+# The other half of every shape-only rule: a recruiting call or a call to come, behind a
+# lookahead of the characters those shapes start with (tested against the bare alternation).
+_RECRUIT_OR_COME_ALTERNATION = "|".join(f"(?:{rx})" for g, rx, _ in SHAPES if g in ("recruit", "come"))
+_RECRUIT_OR_COME_FIRST = "来做带私加佳伽丝滴有感兴想要需"
+_RECRUIT_OR_COME_RE = re.compile(f"(?=[{_RECRUIT_OR_COME_FIRST}])(?:{_RECRUIT_OR_COME_ALTERNATION})")
 # The same over texts joined by newlines: ``^`` and ``$`` then hold at each text's ends (no
 # text holds a newline: it is noise). Tested to find the texts the search of each finds.
 _RECRUIT_OR_COME_LINES_RE = re.compile(_RECRUIT_OR_COME_RE.pattern, re.MULTILINE)
