@@ -63,12 +63,13 @@ class ModerationService:
         if len(plain) > 1:
             try:
                 verdicts = m.check_texts([t for _, _, t in plain], scene=[it.scene for _, it, _ in plain],
-                                         ids=[it.id for _, it, _ in plain], fields=[it.field for _, it, _ in plain])
+                                         ids=[it.id for _, it, _ in plain], fields=[it.field for _, it, _ in plain],
+                                         as_dicts=True)
             except Exception as exc:  # noqa: BLE001
                 log.error("batch check failed, checking one by one: %s", type(exc).__name__)
             else:
-                for (i, _, _), v in zip(plain, verdicts):
-                    out[i] = v.to_dict()
+                for (i, _, _), d in zip(plain, verdicts):
+                    out[i] = d
                 work = [w for w in work if w[1].conversation_id is not None]
         for i, it, text in work:
             try:
@@ -141,25 +142,43 @@ class ModerationService:
 
         self.state.metrics.count_verdicts([d for d in out if "error" not in d])
         reviews = getattr(self.state, "reviews", None)
-        for i, d in enumerate(out):
-            # The queue decides: review verdicts always, block verdicts when appeals are on.
-            if reviews is not None and "error" not in d and d["decision"] != "pass":
-                rid = await self._enqueue(reviews, d, texts[i], items[i])
-                if rid is not None:
-                    d["review_id"] = rid
+        # The queue decides: review verdicts always, block verdicts when appeals are on.
+        flagged = [i for i, d in enumerate(out) if "error" not in d and d["decision"] != "pass"] \
+            if reviews is not None else []
+        if len(flagged) > 1 and not inspect.iscoroutinefunction(reviews.enqueue):
+            # A blocking store: every item of the batch in one trip to a worker thread.
+            rids = await run_in_threadpool(
+                lambda: [self._enqueue_sync(reviews, out[i], texts[i], items[i]) for i in flagged])
+        else:
+            rids = [await self._enqueue(reviews, out[i], texts[i], items[i]) for i in flagged]
+        for i, rid in zip(flagged, rids):
+            if rid is not None:
+                out[i]["review_id"] = rid  # type: ignore[index]
         return out  # type: ignore[return-value]
 
-    async def _enqueue(self, reviews, verdict: dict[str, Any], text: str, it: ModerateRequest) -> Any:
+    @staticmethod
+    def _meta(it: ModerateRequest) -> dict[str, Any]:
         meta: dict[str, Any] = {"scene": it.scene, "id": it.id, "field": it.field,
                                 "user_id": it.user_id, "conversation_id": it.conversation_id}
         if it.context:
             meta["context"] = [clean_text(c) if isinstance(c, str) else
                                {"text": clean_text(c.text), "user_id": c.user_id} for c in it.context]
+        return meta
+
+    def _enqueue_sync(self, reviews, verdict: dict[str, Any], text: str, it: ModerateRequest) -> Any:
         try:
-            if inspect.iscoroutinefunction(reviews.enqueue):
-                return await reviews.enqueue(verdict, text=text, meta=meta)
+            return reviews.enqueue(verdict, text=text, meta=self._meta(it))
+        except Exception as exc:
+            # The verdict still stands; the platform holds the text either way.
+            log.error("review enqueue failed: %s", type(exc).__name__)
+            return None
+
+    async def _enqueue(self, reviews, verdict: dict[str, Any], text: str, it: ModerateRequest) -> Any:
+        if not inspect.iscoroutinefunction(reviews.enqueue):
             # The queue's store does blocking I/O: keep it off the event loop.
-            return await run_in_threadpool(reviews.enqueue, verdict, text=text, meta=meta)
+            return await run_in_threadpool(self._enqueue_sync, reviews, verdict, text, it)
+        try:
+            return await reviews.enqueue(verdict, text=text, meta=self._meta(it))
         except Exception as exc:
             # The verdict still stands; the platform holds the text either way.
             log.error("review enqueue failed: %s", type(exc).__name__)

@@ -714,6 +714,56 @@ def test_fast_path_answers_exactly_like_the_route(tmp_path, tiny_wordlists):
     assert 429 in results[True][-1]
 
 
+def test_batch_fast_path_answers_exactly_like_the_route(tmp_path, tiny_wordlists):
+    """POST /v1/moderate/batch likewise: well-formed JSON batches within the limits are answered
+    by the shortcut, everything else by the route; both ways give the same answers."""
+    J = {"content-type": "application/json"}
+    ok = '{"items": [{"text": "测试色情词", "id": 1}, {"text": "你好", "id": "b", "scene": "chat"}, ' \
+         '{"text": "测试低俗词", "scene": "chat", "conversation_id": "c1", "user_id": "u"}]}'
+    cases = [
+        (C | J, ok.encode()),
+        (C | {"content-type": "application/json; charset=utf-8"}, ok.encode()),
+        (C | J, b'{"items": [{"text": "a\\ud800b\\u0000"}, {"text": "' + b"x" * 10_001 + b'"}]}'),
+        (C | J, b'{"items": [{"text": "a"}, {"text": "b", "scene": "dm"}]}'),
+        (C | J, b'{"items": []}'),
+        (C | J, ('{"items": [' + ",".join(['{"text": "a"}'] * 1001) + "]}").encode()),
+        (C | J, ('{"items": [' + ",".join(['{"text": "' + "字" * 9000 + '"}'] * 300) + "]}").encode()),
+        (C | J, b'{"items": '),
+        (C | J, b'[1, 2]'),
+        (C, ok.encode()),
+        (C | {"content-type": "text/plain"}, ok.encode()),
+        (J, ok.encode()),
+        ({"Authorization": "Bearer wrong"} | J, ok.encode()),
+        (M | J, ok.encode()),
+        (A | J, ok.encode()),
+    ]
+    results = {}
+    for fast in (True, False):
+        s = settings(tmp_path / str(fast), tiny_wordlists, fast_path=fast, rate_limit_per_second=0.01,
+                     rate_limit_burst=12)
+        with TestClient(create_app(s)) as c:
+            out = []
+            for headers, body in cases:
+                r = c.post("/v1/moderate/batch", content=body, headers=headers)
+                v = r.json()
+                for it in v.get("items", ()) if isinstance(v, dict) else ():
+                    if "review_id" in it:
+                        it["review_id"] = "present"
+                out.append((r.status_code, r.headers.get("content-type"), r.headers.get("www-authenticate"), v))
+            codes = [c.post("/v1/moderate/batch", json={"items": [{"text": "a"}]}, headers=C).status_code
+                     for _ in range(4)]
+            out.append(codes)
+            metrics = c.get("/metrics", headers=A).text
+            out.append([line for line in metrics.splitlines()
+                        if line.startswith("moderation_http_requests_total") and "batch" in line])
+            results[fast] = out
+    for got, want, case in zip(results[True], results[False], cases + [None, None]):
+        assert got == want, case
+    assert results[True][0][0] == 200 and len(results[True][0][3]["items"]) == 3
+    assert 429 in results[True][-2]
+    assert results[True][-1], "the batch route's requests are counted"
+
+
 def test_a_bug_is_a_contract_500_without_the_text_in_logs(tmp_path, tiny_wordlists, caplog):
     import logging
 

@@ -205,3 +205,41 @@ def test_flagged_only_gives_none_for_each_pass(m):
 
     odd = ["你好" + BATCH_SEP, "约炮吗"]
     assert [g is None for g in m.check_texts(odd, flagged_only=True)] == [True, False]
+
+
+def test_as_dicts_gives_each_verdicts_dict(m):
+    texts = corpus.messages(1500, seed=19).messages + ["加我微信 abc12345", "你好", "ǂ你好"]
+    ids = [f"t{i}" for i in range(len(texts))]
+    want = [v.to_dict() for v in m.check_texts(texts, scene="profile", ids=ids, fields="bio")]
+    assert m.check_texts(texts, scene="profile", ids=ids, fields="bio", as_dicts=True) == want
+    flagged = m.check_texts(texts, scene="profile", ids=ids, fields="bio", as_dicts=True, flagged_only=True)
+    assert [d for d in flagged if d is not None] == [w for w in want if w["decision"] != "pass"]
+    assert any(w["decision"] == "pass" for w in want) and any(w["decision"] != "pass" for w in want)
+
+
+def test_one_chunk_scan_gives_each_part_its_own_automatons_matches():
+    """The chunk automaton holds the word list's patterns and the scam cues (``batch_patterns``):
+    the matches of each range must be exactly, and in the same order, what each one's own
+    automaton finds (cue order decides which cue a rule's hit starts from)."""
+    from moderation.detectors import scam
+    from moderation.engine import BatchViews
+    from moderation.normalize import BATCH_SEP
+
+    mod = Moderator()
+    eng = mod._engine
+    mod.prepare_batch()
+    k = next(i for i, d in enumerate(eng.detectors) if isinstance(d, scam.ScamDetector))
+    assert [x[0] for x in eng.batch_slices] == [k]
+    texts = corpus.messages(2000, seed=23).messages + _test_strings()
+    n_cues = 0
+    for a in range(0, len(texts), 300):
+        part = [t for t in texts[a:a + 300] if BATCH_SEP not in t]
+        got = eng.normalizer.normalize_joined(BATCH_SEP.join(part))
+        if got is None:
+            continue
+        views = BatchViews(part, *got)
+        words, per_det = eng.batch_find(views.canon, views.text)
+        assert words == eng.find(views.canon, views.text)
+        assert per_det[k] == scam._tables().matcher.find(views.canon)
+        n_cues += len(per_det[k])
+    assert n_cues > 100

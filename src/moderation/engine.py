@@ -184,7 +184,14 @@ class _Engine:
         # pickle, so it is built on first use, by ``Moderator.prepare_batch`` or by a service's
         # warm-up thread, not at start-up. (A daemon thread still inside the Rust build when
         # the interpreter exits aborts the process: never build it in one.)
-        self.batch_matcher = self.matcher if backend == "rs" else None
+        #
+        # It also holds the patterns of the detectors that match over ``canon`` too
+        # (``batch_patterns``), after the word list's: one scan of a chunk serves them all.
+        # Pattern ids ``batch_words`` and up belong to the detectors, one range each
+        # (``batch_slices``: detector index, first id, end id).
+        self.batch_matcher: Any = None
+        self.batch_words = 0
+        self.batch_slices: tuple[tuple[int, int, int], ...] = ()
         self._batch_lock = threading.Lock()
 
     def build_batch_matcher(self) -> None:
@@ -192,11 +199,42 @@ class _Engine:
             return
         with self._batch_lock:
             if self.batch_matcher is None:
-                self.batch_matcher = build_matcher(_automaton_patterns(self.patterns), "rs")
+                patterns = list(_automaton_patterns(self.patterns))
+                words = len(patterns)
+                slices = []
+                for k, det in enumerate(self.detectors):
+                    more = getattr(det, "batch_patterns", None)
+                    if more is not None and hasattr(det, "batch_triggers"):
+                        extra = list(more())
+                        slices.append((k, len(patterns), len(patterns) + len(extra)))
+                        # Kept apart even where a string is also a word-list pattern: each
+                        # range keeps its own ids and its own order of matches.
+                        patterns += extra
+                self.batch_words = words
+                self.batch_slices = tuple(slices)
+                self.batch_matcher = build_matcher(patterns, "rs")
 
-    def find(self, canon: str, text: str, matcher: Any = None) -> list[tuple[int, int, int]]:
-        """Word-list candidates ``(start, end, pattern id)`` in a text's ``canon``/``text``."""
-        matches = (matcher or self.matcher).find(canon)
+    def batch_find(self, canon: str, text: str) -> tuple[list[tuple[int, int, int]], dict[int, list]]:
+        """One scan of a joined chunk: the word-list candidates (as ``find`` gives them) and, per
+        detector index with ``batch_patterns``, its matches in its own pattern ids."""
+        if self.batch_matcher is None:
+            self.build_batch_matcher()
+        per_det: dict[int, list] = {}
+        if self.batch_matcher is None:  # not built (tests): the word list's own automaton
+            return self.find(canon, text), per_det
+        raw = self.batch_matcher.find(canon)
+        if not self.batch_slices:
+            return self.find(canon, text, found=raw), per_det
+        n = self.batch_words
+        words = [m for m in raw if m[2] < n]
+        for k, a, b in self.batch_slices:
+            per_det[k] = [(s, e, c - a) for s, e, c in raw if a <= c < b]
+        return self.find(canon, text, found=words), per_det
+
+    def find(self, canon: str, text: str, matcher: Any = None, found: list | None = None) -> list[tuple[int, int, int]]:
+        """Word-list candidates ``(start, end, pattern id)`` in a text's ``canon``/``text``
+        (``found``: the automaton's matches, already made)."""
+        matches = (matcher or self.matcher).find(canon) if found is None else found
         if self.single_re is not None:
             single = self.single_pid
             for m in self.single_re.finditer(text):
@@ -471,11 +509,14 @@ class Moderator:
         ids: Sequence[Any] | None = None,
         fields: str | Sequence[str | None] | None = None,
         flagged_only: bool = False,
-    ) -> list[Verdict]:
+        as_dicts: bool = False,
+    ) -> list[Any]:
         """Verdicts for many texts at once, equal to ``check`` on each (without conversations).
 
         ``flagged_only=True`` gives None in place of each ``pass`` verdict (rescans keep only
         what is flagged, and most texts pass: no verdict object is made for them).
+        ``as_dicts=True`` gives each verdict's ``to_dict()`` (the batch endpoint's JSON), a
+        pass made as the dict itself.
 
         ``scene`` and ``fields`` are one value for all texts or one per text. The texts are
         normalized and matched as one joined string, a chunk at a time, so the per-call costs
@@ -504,11 +545,13 @@ class Moderator:
             while b < n and b - a < BATCH_TEXTS and size < BATCH_CHARS:
                 size += len(texts[b]) + 1
                 b += 1
-            out.extend(self._check_chunk(eng, texts[a:b], scenes[a:b], id_l[a:b], field_l[a:b], flagged_only))
+            got = self._check_chunk(eng, texts[a:b], scenes[a:b], id_l[a:b], field_l[a:b], flagged_only, as_dicts)
+            out.extend(got)
             a = b
         return out
 
-    def _check_chunk(self, eng: _Engine, texts, scenes, ids, fields, flagged_only: bool = False) -> list:
+    def _check_chunk(self, eng: _Engine, texts, scenes, ids, fields, flagged_only: bool = False,
+                     as_dicts: bool = False) -> list:
         got = None
         if len(texts) > 1 and eng.batch:
             joined = BATCH_SEP.join(texts)
@@ -518,17 +561,21 @@ class Moderator:
             # One text, a text holding the separator itself, or folding that would change
             # lengths: one at a time.
             one = [self.check(t, scene=sc, id=i, field=f) for t, sc, i, f in zip(texts, scenes, ids, fields)]
-            return [v if v.decision != "pass" else None for v in one] if flagged_only else one
+            if flagged_only:
+                one = [v if v.decision != "pass" else None for v in one]
+            return [v.to_dict() if v is not None else None for v in one] if as_dicts else one
         views = BatchViews(texts, *got)
-        if eng.batch_matcher is None:
-            eng.build_batch_matcher()
-        need = views.split_matches(eng.find(views.canon, views.text, eng.batch_matcher))
+        words, per_det = eng.batch_find(views.canon, views.text)
+        need = views.split_matches(words)
         # Each detector that can names the texts worth its look (with what it found on the
         # way); ``find_batched`` then checks those alone. Others run on every text.
         gates = []
-        for det in eng.detectors:
+        for k, det in enumerate(eng.detectors):
             gate = getattr(det, "batch_triggers", None)
-            gates.append(gate(views) if gate is not None and hasattr(det, "find_batched") else None)
+            if gate is None or not hasattr(det, "find_batched"):
+                gates.append(None)
+            else:
+                gates.append(gate(views, per_det[k]) if k in per_det else gate(views))
         version = eng.version
         out: list[Verdict] = []
         dets = list(zip(eng.detectors, gates))
@@ -538,7 +585,13 @@ class Moderator:
             matches = need.get(i)
             scene = scenes[i]
             if matches is None and wanted is not None and i not in wanted:
-                out.append(None if flagged_only else make_verdict("pass", (), text, version, scene, ids[i], False))
+                if flagged_only:
+                    out.append(None)
+                elif as_dicts:
+                    out.append({"id": ids[i], "decision": "pass", "categories": [], "patterns": [], "hits": [],
+                                "masked": text, "wordlist_version": version, "scene": scene})
+                else:
+                    out.append(make_verdict("pass", (), text, version, scene, ids[i], False))
                 continue
             run = [(det, g) for det, g in dets if g is None or i in g]
             doc = views.doc(i)
@@ -557,7 +610,10 @@ class Moderator:
                 out.append(None)
                 continue
             v = self._verdict(eng, text, scene, ids[i], _dedupe(hits), False)
-            out.append(None if flagged_only and v.decision == "pass" else v)
+            if flagged_only and v.decision == "pass":
+                out.append(None)
+            else:
+                out.append(v.to_dict() if as_dicts else v)
         return out
 
     def check_many(self, items: Iterable[dict[str, Any]], default_scene: str = "post") -> Iterator[Verdict]:

@@ -919,19 +919,27 @@ class ScamDetector:
     name = "scam"
 
     @staticmethod
-    def batch_triggers(views) -> dict[int, list]:
+    def batch_patterns() -> list[str]:
+        """The cue patterns, matched over ``canon``: the engine's chunk automaton holds them."""
+        return _tables().patterns
+
+    @staticmethod
+    def batch_triggers(views, matches: list | None = None) -> dict[int, list]:
         """The texts of a joined chunk for which ``find_cues(pooled=False)`` can find anything
         (a cue word in ``canon`` or a shape's prerequisite in ``text``), each with its cue-word
-        matches in its own offsets."""
+        matches in its own offsets. ``matches``: the cue automaton's matches over
+        ``views.canon``, when the caller's scan found them already."""
         at = views.text_index
         t = _tables()
         text = views.text
         entries = t.entries
+        if matches is None:
+            matches = t.matcher.find(views.canon)
         # Only matches that can make a cue (find_cues' first test): most are homophones of a
         # cue that are words of their own (是我, 爱你), and a text with no other cue is left
         # to the shape test below.
         got = views.split_matches(
-            [(s, e, pid) for s, e, pid in t.matcher.find(views.canon) if _may_cue(text[s:e], entries[pid])])
+            [(s, e, pid) for s, e, pid in matches if _may_cue(text[s:e], entries[pid])])
         # Without cue words only the shape-only rules can fire (``_shape_only_cues``): each
         # needs a pay claim or stated returns, and a recruiting call or a call to come. The
         # first kind is made of explicit characters and digits, none of which is the
