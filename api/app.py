@@ -36,6 +36,20 @@ Errors are `{"error": {"code": …, "message": …}}`.
 """
 
 
+class ModerationApp(FastAPI):
+    """FastAPI, with the hot routes' shortcut (api/fastpath.py) outside the whole middleware
+    stack, the framework's own layers included: those cost about 12 us a request, as much as
+    checking a short text. Everything else goes through the stack as usual."""
+
+    fast_path_max_bytes: int | None = None
+
+    def build_middleware_stack(self):
+        stack = super().build_middleware_stack()
+        if self.fast_path_max_bytes is None:
+            return stack
+        return ModerateFastPath(stack, state_app=self, max_bytes=self.fast_path_max_bytes)
+
+
 def _optional(module: str) -> Any | None:
     """Import a sibling package another part of the project provides, if it is there."""
     try:
@@ -111,7 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics.worker_exit()
 
     docs = settings.docs_public
-    app = FastAPI(title="moderation", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+    app = ModerationApp(title="moderation", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
                   docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
                   openapi_url="/openapi.json" if docs else None,
                   # Prometheus is our telemetry; FastAPI's OpenTelemetry hooks cost a check of the
@@ -131,10 +145,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(rescans_mod.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    if settings.fast_path:
-        # Outermost: answers well-formed POST /v1/moderate before the framework's stack.
-        app.add_middleware(ModerateFastPath, state_app=app, max_bytes=settings.max_body_bytes)
     app.add_middleware(CatchAllMiddleware)
+    if settings.fast_path:
+        # Outside everything: answers well-formed POST /v1/moderate(/batch) before the stack.
+        app.fast_path_max_bytes = settings.max_body_bytes
     return app
 
 

@@ -185,11 +185,17 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
-            log.error("unhandled %s on %s %s\n%s", type(exc).__name__, scope.get("method"),
-                      scope.get("path"), where(exc))
-            if not started:
-                body = orjson.dumps(error_body("internal_error", "internal error"))
-                await send({"type": "http.response.start", "status": 500,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
+            await answer_bug(exc, scope, send, started)
+
+
+async def answer_bug(exc: Exception, scope, send, started: bool) -> None:
+    """A bug: logged by type and traceback only, answered with the contract's 500 when the
+    response has not started."""
+    log.error("unhandled %s on %s %s\n%s", type(exc).__name__, scope.get("method"),
+              scope.get("path"), where(exc))
+    if not started:
+        body = orjson.dumps(error_body("internal_error", "internal error"))
+        await send({"type": "http.response.start", "status": 500,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

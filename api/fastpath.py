@@ -16,7 +16,7 @@ import orjson
 from pydantic import ValidationError
 
 from .auth import principal_for
-from .errors import ApiError, error_body
+from .errors import ApiError, answer_bug, error_body
 from .models import BatchRequest, ModerateRequest
 
 PATH = "/v1/moderate"
@@ -84,6 +84,10 @@ class ModerateFastPath:
             headers = [(b"content-type", b"application/json")]
             for k, v in (exc.headers or {}).items():
                 headers.append((k.lower().encode("latin-1"), v.encode("latin-1")))
+        except Exception as exc:  # a bug: what CatchAllMiddleware does for the stack
+            await answer_bug(exc, scope, send, False)
+            state.metrics.observe_request(path, "POST", 500, time.perf_counter() - start)
+            return
         headers.append((b"content-length", str(len(data)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})

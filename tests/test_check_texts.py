@@ -107,12 +107,17 @@ def test_separator_in_a_text_falls_back_to_one_at_a_time(m):
 
 
 def test_lone_surrogates_and_multi_character_folds(m):
-    # Lone surrogates (the API and the CLI replace or refuse them first) raise as in check.
-    texts = ["你好", "约\ud800炮", "加我微信 abc12345"]
-    with pytest.raises(UnicodeEncodeError):
-        m.check(texts[1])
-    with pytest.raises(UnicodeEncodeError):
-        m.check_texts(texts)
+    # Lone surrogates (valid in a str, not in Unicode text) read as U+FFFD, one for one: the
+    # same hits at the same offsets, and the received text in the verdict.
+    texts = ["你好", "约\ud800炮", "加我微信\udfff abc12345", "约炮\ud83d", "\udc00"]
+    _same(m, texts)
+    for t in texts:
+        v = m.check(t, scene="chat")
+        w = m.check(t.translate({c: "\ufffd" for c in range(0xD800, 0xE000)}), scene="chat")
+        assert v.decision == w.decision
+        assert [(h.start, h.end, h.rule) for h in v.hits] == [(h.start, h.end, h.rule) for h in w.hits]
+        assert all(t[h.start:h.end] == h.text for h in v.hits)
+    assert m.check(texts[1]).decision == "block" and "\ud800" in m.check(texts[1]).hits[0].text
     # Characters NFKC writes as several (㍻, ﬁ) keep the received offsets.
     texts = ["㍻约炮", "ﬁne 加我vx abc12345", "正常的一句话"]
     _same(m, texts)

@@ -216,11 +216,6 @@ def test_delta_flags_exactly_what_a_full_rescan_newly_flags(tmp_path_factory, se
     want = newly_flagged(run_all(RecordChecker(old), profiles), run_all(RecordChecker(new), profiles))
     got = run_all(RecordChecker(new, delta=plan), profiles)
     assert set(got) == set(want)
-    # The unparsed-line test rejects nothing the parsed one keeps.
-    for p in profiles:
-        line = orjson.dumps(p)
-        if plan.quick_reject_line(line):
-            assert plan.quick_reject(orjson.loads(line)), line
     for i, d in got.items():
         prev = d.pop("previous_decision")
         assert d == want[i]
@@ -268,29 +263,29 @@ def test_small_change_is_a_narrow_delta_and_unchanged_lists_scan_nothing(tmp_pat
     assert not same.prefilter.search("约炮冰毒稳赚不赔")
 
 
-def test_unparsed_line_rejection_keeps_every_line_that_needs_a_look(tmp_path):
+def test_delta_chunk_rejects_plain_lines_and_keeps_every_line_that_needs_a_look(tmp_path):
     _, new, plan = delta_for(tmp_path, *_one_rule_added(tmp_path))
     rejected = [x.encode() for x in ('{"id":"a","text":"周末爬山"}', '{"id":7,"text":"喜欢旅行"}',
-                                     '{"id":"b","fields":{"nickname":"小明","bio":"养猫"}}')]
-    prefix = '{"id":"a","text":"内部"}'.encode()  # only a prefix of the form: the prefilter decides
-    kept = [x.encode() for x in (
-        '{"id":"a","text":"我有内部消息"}',  # the new rule
-        '{"id":"a","text":"\\u5185\\u90e8\\u6d88\\u606f"}',  # escaped: must be parsed first
-        '{"id":"a","fields":{"bio":"内 部 消 息"}}',
-        '{"id":"a","text":"x","scene":"nowhere"}',  # an error line
-        '{"id":1.5,"text":"x"}', '{"id":null,"text":"x"}', '{"id":"a","fields":{}}',
-        '{"id":123456789012345678901234,"text":"x"}',  # orjson refuses the id: an error line
-        '{"id":"a","text":"x\x01"}', '{"id":"a", "text":"x"}', '',
-    )] + [b'{"id":"a","text":"\xff"}', prefix]
-    assert all(plan.quick_reject_line(x) for x in rejected)
-    assert [x for x in kept if plan.quick_reject_line(x)] == [prefix]
-    # Through the chunk path: the same output as parsing every line.
-    payload = b"\n".join(rejected + kept)
-    fast = RecordChecker(new, delta=plan).run_chunk("jsonl", payload, 1)
-    plan.quick_reject_line = lambda line: False  # type: ignore[method-assign]
-    slow = RecordChecker(new, delta=plan).run_chunk("jsonl", payload, 1)
-    assert fast.out == slow.out and fast.stats == slow.stats
-    assert b"nowhere" in fast.out and b'"line":' in fast.out
+                                     '{"id":"b","fields":{"nickname":"小明","bio":"养猫"}}',
+                                     '{"id":"c","text":"内部"}', '{"id":"d", "text":"x"}')]
+    flagged = [x.encode() for x in (
+        '{"id":"f1","text":"我有内部消息"}',  # the new rule
+        '{"id":"f2","text":"\\u5185\\u90e8\\u6d88\\u606f"}',  # escaped
+        '{"id":"f3","fields":{"bio":"内 部 消 息"}}',
+    )]
+    errors = [x.encode() for x in (
+        '{"id":"e1","text":"x","scene":"nowhere"}', '{"id":1.5,"text":"x"}', '{"id":null,"text":"x"}',
+        '{"id":"e4","fields":{}}', '{"id":123456789012345678901234,"text":"x"}', '{"id":"e6","text":"x\x01"}',
+    )] + [b'{"id":"e7","text":"\xff"}']
+    assert all(plan.quick_reject(orjson.loads(x)) for x in rejected)
+    payload = b"\n".join(rejected + flagged + errors + [b""])
+    res = RecordChecker(new, delta=plan).run_chunk("jsonl", payload, 1)
+    lines = [orjson.loads(x) for x in res.out.splitlines()]
+    assert [d["id"] for d in lines if "error" not in d] == ["f1", "f2", "f3"]
+    assert len([d for d in lines if "error" in d]) == len(errors)
+    assert any("nowhere" in d["error"] for d in lines if "error" in d)
+    assert all("line" in d for d in lines if "error" in d)
+    assert res.stats["total"] == len(rejected + flagged + errors)
 
 
 def test_lookalike_change_falls_back_to_comparing_both_versions_and_stays_exact(tmp_path):

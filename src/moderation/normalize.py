@@ -337,6 +337,11 @@ class Normalizer:
             dst = fold.get(ord(dst), dst) if len(dst) == 1 else dst
             fold[ord(src)] = dst
             kind[ord(src)] = "lookalike"
+        # Lone surrogates (valid in a Python str, not in Unicode text; the automata refuse
+        # them) read as U+FFFD, one for one: offsets still index the received text.
+        for cp in range(0xD800, 0xE000):
+            fold[cp] = "\ufffd"
+            kind[cp] = "noise"
         self.fold_table = fold
         self.fold_kind = kind
         self.homophone_table = t.homophone
@@ -346,7 +351,7 @@ class Normalizer:
         # (BMP members compile to a bitmap; astral characters such as emoji go to the
         # callback) beats translating every character: about 2 us against 10 us per message.
         bmp = "".join(re.escape(chr(c)) for c in sorted(fold) if c < 0x10000 and not 0xD800 <= c <= 0xDFFF)
-        self._fold_re = re.compile(f"[{bmp}]|[\U00010000-\U0010FFFF]")
+        self._fold_re = re.compile(f"[{bmp}\ud800-\udfff]|[\U00010000-\U0010FFFF]")
         self._fold_get = fold.get
 
     def _fold_char(self, m: re.Match[str]) -> str:

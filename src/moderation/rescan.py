@@ -310,7 +310,6 @@ class RecordChecker:
         else:
             items = payload
         quick = getattr(self.delta, "quick_reject", None)
-        quick_line = getattr(self.delta, "quick_reject_line", None) if jsonl else None
         fast = self.delta is None
         scene = self.default_scene
         loads = orjson.loads
@@ -321,9 +320,6 @@ class RecordChecker:
         line_no = first_line - 1
         for item in items:
             line_no += 1
-            if quick_line is not None and quick_line(item):
-                passed += 1  # a delta rescan's common line: valid, and no changed rule can match
-                continue
             if jsonl:
                 try:
                     obj = loads(item)

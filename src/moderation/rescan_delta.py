@@ -170,16 +170,6 @@ def policy_rises(old: Any, new: Any) -> set[tuple[str, str, str, str | None]]:
     return out
 
 
-# A JSON Lines record of the two common shapes with nothing to unescape or check: a string id
-# (or an int orjson reads) and one text, or non-empty fields of strings. No control characters
-# (JSON forbids them raw), no backslashes (escapes), no spaces between tokens.
-_JSTR = rb'"[^"\\\x00-\x1f]*"'
-_PLAIN_LINE = re.compile(
-    rb'\{"id":(?:' + _JSTR + rb'|-?(?:0|[1-9][0-9]{0,17})),(?:"text":' + _JSTR
-    + rb'|"fields":\{' + _JSTR + rb':' + _JSTR + rb'(?:,' + _JSTR + rb':' + _JSTR + rb')*\})\}'
-)
-
-
 @dataclass
 class DeltaPlan:
     """What a delta rescan runs; built in the parent before the workers fork."""
@@ -216,22 +206,6 @@ class DeltaPlan:
             if engine is not None and engine.find(doc.canon, doc.text) and self.restricted.check(t, scene=scene, field=fname).hits:
                 return True
         return False
-
-    def quick_reject_line(self, line: bytes) -> bool:
-        """``quick_reject`` on a JSON Lines line not yet parsed: True when the line is exactly
-        ``{"id":…,"text":"…"}`` or ``{"id":…,"fields":{"…":"…",…}}`` (as orjson writes them:
-        no spaces, no escapes, no other keys) and the prefilter finds nothing in the whole line.
-        Without escapes the texts appear in the line as they are, and the prefilter only looks
-        for characters and walks from them, so what it finds in a text it finds in the line:
-        this rejects nothing ``quick_reject`` would keep, and skips parsing the ~99 % of lines
-        a small change cannot touch. Any other line goes the usual way (errors included)."""
-        if self.mode != "delta" or _PLAIN_LINE.fullmatch(line) is None:
-            return False
-        try:
-            s = line.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-        return not self.prefilter.search(s)
 
     def quick_reject(self, obj: Any) -> bool:
         """True for a valid record no changed rule can touch (the common case, kept cheap)."""
