@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
 from typing import Any, Callable
 
 import orjson
@@ -72,13 +73,20 @@ class EngineService:
         # worker answers at once and a request needing word boundaries in its first second waits
         # for the dictionary instead of every request waiting for it.
         warm = getattr(self.moderator, "warm", None)
-        if warm is not None:
-            await asyncio.to_thread(warm, True)
+        loader = await asyncio.to_thread(warm, True) if warm is not None else None
         self.overlay_version, self.overlay_items = v, items
         self._built_key = orjson.dumps(lib)
-        # The engine lives as long as the worker: keep its objects out of cyclic GC passes.
+        # The engine lives as long as the worker: keep its objects out of cyclic GC passes,
+        # and the dictionary's too once the warm-up thread has loaded it.
         gc.freeze()
+        if isinstance(loader, threading.Thread):
+            self._freezer = asyncio.get_running_loop().create_task(self._freeze_after(loader))
         self._changed()
+
+    @staticmethod
+    async def _freeze_after(loader: threading.Thread) -> None:
+        await asyncio.to_thread(loader.join)
+        gc.freeze()
 
     def _changed(self) -> None:
         if self._on_change is not None:
