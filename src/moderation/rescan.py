@@ -207,8 +207,10 @@ class RecordChecker:
             if callable(warm):
                 warm()
             prepare = getattr(m, "prepare_batch", None)
-            if callable(prepare):
-                prepare()  # check_texts' automaton, shared by the forked workers
+            if callable(prepare) and m is self.moderator:
+                # check_texts' automaton, shared by the forked workers. (A delta's old and
+                # restricted engines check its few candidates one at a time: none for them.)
+                prepare()
             for scene in SCENES:
                 for text in WARM_TEXTS:
                     try:
