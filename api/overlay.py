@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from .redis_link import RedisLink
+from .sqlite_open import connect_wal
 
 # Flags an overlay entry may carry (the word-list file format's flags).
 ENTRY_FLAGS = {"boundary", "exact", "nohomophone", "nopinyin", "nosplit"}
@@ -65,10 +65,7 @@ class SqliteOverlayStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), timeout=5.0, check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db = connect_wal(path, timeout=10.0)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:

@@ -54,8 +54,12 @@ class _Fast:
     def check(self, text, scene="post", id=None, field=None, **kw):
         return _Verdict(text, scene, id)
 
-    def check_texts(self, texts, scene="post", ids=None, fields=None):
-        return [_Verdict(t, scene, i) for t, i in zip(texts, ids or [None] * len(texts))]
+    def check_texts(self, texts, scene="post", ids=None, fields=None, flagged_only=False, as_dicts=False):
+        scenes = [scene] * len(texts) if isinstance(scene, str) else scene
+        out = [_Verdict(t, sc, i) for t, sc, i in zip(texts, scenes, ids or [None] * len(texts))]
+        if flagged_only:
+            out = [v if v.decision != "pass" else None for v in out]
+        return [v.to_dict() if v is not None else None for v in out] if as_dicts else out
 
 
 def fast_fake(args):
@@ -84,7 +88,7 @@ class _Probe:
             sys.addaudithook(lambda ev, args: events.append(f"{ev} {str(args[0])[:60]}") if ev in ("open", "import") else None)
 
     def _tag(self, v):
-        if self._events is not None and v.decision != "pass":
+        if v is not None and self._events is not None and v.decision != "pass":
             v.extra["worker_pid"] = os.getpid()
             v.extra["loaded"] = list(self._events)
         return v

@@ -70,7 +70,8 @@ def test_two_workers_one_killed_mid_chunk_output_equals_local(tmp_path, redis_se
 
     # Two workers consume the job together; a is killed while it holds a chunk it has not
     # committed, b goes on and takes a's chunk over after the claim timeout.
-    a = _worker(redis_server.url, "a", "0.004", tmp_path / "a.log")
+    # a is slow (1.2 s a chunk): killed while it holds one, not in the moment between two.
+    a = _worker(redis_server.url, "a", "0.03", tmp_path / "a.log")
     b = _worker(redis_server.url, "b", "0.004", tmp_path / "b.log", processes="2")  # forks two consumers
     try:
         deadline = time.monotonic() + 60
