@@ -26,7 +26,9 @@ def m(request) -> Moderator:
         mod.prepare_batch()
         assert mod._engine.batch_matcher is not None and mod._engine.batch_matcher is not mod._engine.matcher
     else:
-        # No automaton yet and none to be built: check_texts scans with pyahocorasick.
+        # No automaton yet and none to be built: check and check_texts scan with pyahocorasick.
+        mod._engine.batch_matcher = None
+        mod._engine.one_scan = False
         mod._engine.build_batch_matcher = lambda: None
     return mod
 
@@ -248,3 +250,20 @@ def test_one_chunk_scan_gives_each_part_its_own_automatons_matches():
         assert per_det[k] == scam._tables().matcher.find(views.canon)
         n_cues += len(per_det[k])
     assert n_cues > 100
+
+
+def test_check_with_one_scan_equals_check_with_the_pickled_automaton():
+    """Small lists: ``check`` scans once (word list and scam cues in one DFA). The verdicts
+    must be those of the pickled automaton plus the cues' own scan, in every scene."""
+    one = Moderator(backend="pyahocorasick")
+    assert one._engine.one_scan and one._engine.batch_matcher is not None
+    two = Moderator(backend="pyahocorasick")
+    two._engine.one_scan = False
+    texts = corpus.messages(2000, seed=29).messages + _test_strings()
+    flagged = 0
+    for scene in ("profile", "post", "chat"):
+        for t in texts:
+            a = one.check(t, scene=scene).to_dict()
+            assert a == two.check(t, scene=scene).to_dict(), t
+            flagged += a["decision"] != "pass"
+    assert flagged > 300

@@ -967,6 +967,11 @@ class ScamDetector:
             got.setdefault(i, [])
         return got
 
+    def find_matched(self, doc: "NormalizedText", ctx: "CheckContext", matches: list) -> list[Hit]:
+        """``find`` with the cue automaton's matches over ``doc.canon`` already made (the
+        engine's one scan, ``batch_patterns``)."""
+        return self._hits(doc, find_cues(doc, pooled=False, matches=matches))
+
     def find_batched(self, doc: "NormalizedText", ctx: "CheckContext", matches: list) -> list[Hit]:
         """``find`` with the cue-word matches ``batch_triggers`` found."""
         return self._hits(doc, find_cues(doc, pooled=False, matches=matches))
