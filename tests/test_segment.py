@@ -72,7 +72,7 @@ def test_dictionary_cache_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("MODERATION_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(segment, "_DICT", None)
     first = segment.dictionary()
-    assert list(tmp_path.glob("jieba-dict-*.marshal"))
+    assert list(tmp_path.glob("jieba-dict-*.pickle"))
     monkeypatch.setattr(segment, "_DICT", None)
-    second = segment.dictionary()  # from the marshal file this time
+    second = segment.dictionary()  # from the cached file this time
     assert second.total == first.total and second.word_freq("妹妹") == first.word_freq("妹妹")

@@ -102,10 +102,11 @@ def scan_stream(moderator, src: Iterable[bytes], out: IO[bytes], default_scene: 
             items = [it for _, it in batch]
             verdicts = moderator.check_texts(
                 [it["text"] for it in items], scene=[it["scene"] for it in items],
-                ids=[it.get("id") for it in items], fields=[it.get("field") for it in items])
-            for (slot, _), v in zip(batch, verdicts):
-                counts[v.decision] += 1
-                buf[slot] = orjson.dumps(v.to_dict())
+                ids=[it.get("id") for it in items], fields=[it.get("field") for it in items], as_dicts=True)
+            dumps = orjson.dumps
+            for (slot, _), d in zip(batch, verdicts):
+                counts[d["decision"]] += 1
+                buf[slot] = dumps(d)
             batch.clear()
         out.write(b"\n".join(buf) + b"\n")  # type: ignore[arg-type]
         buf.clear()

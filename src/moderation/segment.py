@@ -4,8 +4,9 @@ The engine asks two things of a Chinese word segmenter: how frequent a string is
 (homophone readings that are themselves common words are rejected), and where the token edges
 of a short block of text fall (rules with the ``boundary`` flag, homophones). Both use jieba's
 dictionary and its maximum-probability segmentation without the HMM; this module keeps the
-dictionary as a marshal file in the cache folder (about 0.2 s to load, against about 0.8 s for
-importing and initializing jieba), and segments blocks itself, the same way jieba does:
+dictionary as a pickle in the cache folder (about 0.3 s to load; a marshal file took 0.86 s, and
+importing and initializing jieba takes longer still), and segments blocks itself, the same way
+jieba does:
 
 - text is cut into blocks of jieba's word characters; any other character is a token by itself
   (``\\r\\n`` is one token);
@@ -17,9 +18,9 @@ importing and initializing jieba), and segments blocks itself, the same way jieb
 """
 from __future__ import annotations
 
-import marshal
 import math
 import os
+import pickle
 import re
 import threading
 from pathlib import Path
@@ -103,7 +104,8 @@ def _cache_path() -> Path:
         raise ModuleNotFoundError("jieba")
     src = Path(spec.origin).parent / "dict.txt"
     st = src.stat()
-    return _cache_dir() / f"jieba-dict-{st.st_size}-{int(st.st_mtime)}.marshal"
+    # A pickle: it loads the 500,000-entry table in 0.3 s, marshal took 0.86 s.
+    return _cache_dir() / f"jieba-dict-{st.st_size}-{int(st.st_mtime)}.pickle"
 
 
 def _build() -> Dictionary:
@@ -127,15 +129,15 @@ def dictionary() -> Dictionary:
         path = _cache_path()
         try:
             with open(path, "rb") as fh:
-                freq, total = marshal.load(fh)
+                freq, total = pickle.load(fh)
             d = Dictionary(freq, total)
-        except (OSError, EOFError, ValueError, TypeError):
+        except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
             d = _build()
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(f".tmp{os.getpid()}")
                 with open(tmp, "wb") as fh:
-                    marshal.dump((d.freq, d.total), fh)
+                    pickle.dump((d.freq, d.total), fh, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, path)
             except OSError:
                 pass
