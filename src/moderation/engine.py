@@ -21,7 +21,7 @@ from .detectors.base import CheckContext, Detector
 from . import segment
 from .matcher import DEFAULT_BACKEND, DFA_MAX_PATTERNS, build_matcher
 from .normalize import HAN_RE, NOISE_RE, VIA_ORDER, NormalizedText, Normalizer, _cache_dir, BATCH_SEP
-from .types import DECISION_RANK, SCENES, Hit, Verdict, make_hit, make_verdict
+from .types import DECISION_RANK, SCENES, Hit, Verdict, make_hit, make_verdict, pass_dict
 from .wordlists import AllowEntry, Entry, Wordlist, load_wordlist
 
 log = logging.getLogger("moderation")
@@ -181,9 +181,10 @@ class _Engine:
         self.batch = not any(BATCH_SEP in p for p in self.patterns)
         # The automaton check_texts scans joined chunks with: ahocorasick-rs, 3 to 15 times
         # faster than pyahocorasick over long strings (benchmarks/RESULTS.md), but it does not
-        # pickle, so it is built on first use, by ``Moderator.prepare_batch`` or by a service's
-        # warm-up thread, not at start-up. (A daemon thread still inside the Rust build when
-        # the interpreter exits aborts the process: never build it in one.)
+        # pickle, so for large lists it is built on first use or by ``Moderator.prepare_batch``,
+        # not at start-up (small lists build it at once: ``one_scan`` below). (A daemon thread
+        # still inside the Rust build when the interpreter exits aborts the process: never
+        # build it in one.)
         #
         # It also holds the patterns of the detectors that match over ``canon`` too
         # (``batch_patterns``), after the word list's: one scan of a chunk serves them all.
@@ -385,7 +386,7 @@ class Moderator:
         eng = self._engine
         doc = eng.normalizer.normalize(text)
         per_det = None
-        if eng.one_scan and eng.batch_matcher is not None:
+        if eng.one_scan:
             words, per_det = eng.batch_find(doc.canon, doc.text)
             hits, allow_spans = self._word_hits(eng, doc, scene, field, words)
         else:
@@ -602,8 +603,7 @@ class Moderator:
                 if flagged_only:
                     out.append(None)
                 elif as_dicts:
-                    out.append({"id": ids[i], "decision": "pass", "categories": [], "patterns": [], "hits": [],
-                                "masked": text, "wordlist_version": version, "scene": scene})
+                    out.append(pass_dict(text, version, scene, ids[i]))
                 else:
                     out.append(make_verdict("pass", (), text, version, scene, ids[i], False))
                 continue

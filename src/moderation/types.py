@@ -109,6 +109,12 @@ _VERDICT_SETTERS = tuple(
 )
 
 
+def pass_dict(text: str, wordlist_version: str, scene: str, id: Any) -> dict[str, Any]:
+    """``to_dict()`` of a ``pass`` verdict without hits, made directly (bulk callers)."""
+    return {"id": id, "decision": "pass", "categories": [], "patterns": [], "hits": [],
+            "masked": text, "wordlist_version": wordlist_version, "scene": scene}
+
+
 def make_verdict(
     decision: str, hits: tuple[Hit, ...], masked: str, wordlist_version: str, scene: str,
     id: Any, context_missing: bool,

@@ -942,12 +942,9 @@ class ScamDetector:
             [(s, e, pid) for s, e, pid in matches if _may_cue(text[s:e], entries[pid])])
         # Without cue words only the shape-only rules can fire (``_shape_only_cues``): each
         # needs a pay claim or stated returns, and a recruiting call or a call to come. The
-        # first kind is made of explicit characters and digits, none of which is the
-        # separator, so one search of the chunk finds them; the second is looked for in the
-        # text alone (its shapes anchor at the text's ends).
-        # The rarer half first, over the chunk with each text on a line of its own (the come
-        # shapes anchor at the text's ends: ``^``/``$`` of a line), then the other in each
-        # text found.
+        # rarer half (recruiting / come) is looked for first, over the chunk with each text
+        # on a line of its own (the come shapes anchor at the text's ends: ``^``/``$`` of a
+        # line); the other then in each text found.
         shaped: set[int] = set()
         pieces = views.pieces
         for m in _RECRUIT_OR_COME_LINES_RE.finditer(views.text.replace(BATCH_SEP, "\n")):
