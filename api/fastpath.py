@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from .auth import principal_for
 from .errors import ApiError, answer_bug, error_body
 from .models import BatchRequest, ModerateRequest
+from .routers.moderate import check_batch_limits
 
 PATH = "/v1/moderate"
 BATCH_PATH = "/v1/moderate/batch"
@@ -61,10 +62,8 @@ class ModerateFastPath:
                 raise ValueError("not a JSON content type")
             else:
                 batch = BatchRequest.model_validate(orjson.loads(body))
-                s = state.settings
-                if len(batch.items) > s.batch_max or sum(len(it.text) for it in batch.items) > s.batch_max_total_chars:
-                    raise ValueError("over the batch limits")
-        except (orjson.JSONDecodeError, ValidationError, TypeError, ValueError):
+                check_batch_limits(batch, state.settings)  # over them: the route answers
+        except (orjson.JSONDecodeError, ValidationError, TypeError, ValueError, ApiError):
             # Not the happy path: the route says what is wrong, in the one place errors are made.
             return await self.app(scope, _replay(body, receive), send)
         status = 200

@@ -55,6 +55,18 @@ def parse_json(body: bytes) -> Any:
         raise ApiError(422, "invalid_json", "the body is not valid UTF-8 JSON") from None
 
 
+def check_batch_limits(body: BatchRequest, settings: Any) -> None:
+    """A batch over the configured item count (422) or total characters (413) raises."""
+    limit = settings.batch_max
+    if len(body.items) > limit:
+        raise ApiError(422, "batch_too_large", f"batch has {len(body.items)} items; the limit is {limit}")
+    total = sum(len(it.text) for it in body.items)
+    if total > settings.batch_max_total_chars:
+        raise ApiError(413, "batch_text_too_large",
+                       f"batch holds {total} characters; the limit is "
+                       f"{settings.batch_max_total_chars}: send smaller batches")
+
+
 # The hot path: no FastAPI body model or dependencies (they cost more than the engine on a short
 # text); the same model validates by hand and documents the body through openapi_extra.
 @router.post("/moderate", responses=_ERRORS, summary="Check one text",
@@ -75,14 +87,7 @@ async def moderate(request: Request) -> Response:
              response_description='{"items": [verdict, …]} in request order; an item that could '
                                   'not be checked is {"id", "error": {"code", "message"}}.')
 async def moderate_batch(body: BatchRequest, request: Request, principal: ClientPrincipal) -> Response:
-    limit = request.app.state.settings.batch_max
-    if len(body.items) > limit:
-        raise ApiError(422, "batch_too_large", f"batch has {len(body.items)} items; the limit is {limit}")
-    total = sum(len(it.text) for it in body.items)
-    if total > request.app.state.settings.batch_max_total_chars:
-        raise ApiError(413, "batch_text_too_large",
-                       f"batch holds {total} characters; the limit is "
-                       f"{request.app.state.settings.batch_max_total_chars}: send smaller batches")
+    check_batch_limits(body, request.app.state.settings)
     out = await request.app.state.moderation.moderate(body.items)
     return _json({"items": out})
 

@@ -44,7 +44,6 @@ class RsMatcher:
         kind = impl.DFA if len(patterns) <= DFA_MAX_PATTERNS else impl.ContiguousNFA
         self._ac = ahocorasick_rs.AhoCorasick(list(patterns), matchkind=ahocorasick_rs.MatchKind.Standard,
                                               implementation=kind)
-        self.implementation = "DFA" if kind is impl.DFA else "ContiguousNFA"
         self._empty = not patterns
 
     def find(self, text: str) -> list[tuple[int, int, int]]:

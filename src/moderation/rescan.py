@@ -400,13 +400,14 @@ class RecordChecker:
         else:
             todo = sorted({owner[k] for k, v in enumerate(verdicts) if v is not None})
         version = m.version
-        flagged = 0
+        passed = len(pending) - len(todo)  # records with no flagged text
         for r in todo:
             slot, rid, scene, fields, multi, line_no = pending[r]
             try:
                 if verdicts is None:
                     per_field = [(name, m.check(t, scene=scene, id=rid, field=name)) for name, t in fields]
                     if all(v.decision == "pass" for _, v in per_field):
+                        passed += 1
                         continue
                 else:
                     k = first[r]
@@ -417,12 +418,10 @@ class RecordChecker:
                 line = orjson.dumps(d) + b"\n"
             except Exception as e:  # noqa: BLE001 - one bad record must not stop millions
                 out[slot] = self._error(rid, f"could not check this record ({type(e).__name__})", stats, line_no)
-                flagged += 1
                 continue
-            flagged += 1
             self._count_flagged(d, stats)
             out[slot] = line
-        return len(pending) - flagged
+        return passed
 
     @staticmethod
     def _count_flagged(d: dict[str, Any], stats: Counter) -> None:
