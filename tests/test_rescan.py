@@ -414,7 +414,8 @@ def test_memory_stays_flat_as_the_input_grows(tmp_path, fmt, small):
 # -- bytes that are not text, and the CSV reader ----------------------------------------------
 
 
-def test_undecodable_and_odd_jsonl_lines_each_get_an_error_line(tmp_path, moderator):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_undecodable_and_odd_jsonl_lines_each_get_an_error_line(tmp_path, moderator, workers):
     lines = [
         b'\xef\xbb\xbf{"id": "bom", "text": "\xe7\xba\xa6\xe7\x82\xae\xe5\x90\x97"}',  # BOM on line 1: read, not an error
         b'{"id": "latin1", "text": "caf\xe9 \xff"}',  # bytes that are not UTF-8
@@ -430,7 +431,7 @@ def test_undecodable_and_odd_jsonl_lines_each_get_an_error_line(tmp_path, modera
     inp = tmp_path / "in.jsonl"
     inp.write_bytes(b"\n".join(lines) + b"\n")
     out = tmp_path / "out.jsonl"
-    summary = run_local(RecordChecker(moderator), opts(inp, out))
+    summary = run_local(RecordChecker(moderator), opts(inp, out, workers=workers, chunk_bytes=64))
     got = read_lines(out)
     assert summary["profiles"] == len(lines)  # nothing dropped
     by_line = {}
@@ -446,6 +447,26 @@ def test_undecodable_and_odd_jsonl_lines_each_get_an_error_line(tmp_path, modera
     assert summary["decision"]["error"] == 7
     # Error lines never quote the input.
     assert all("caf" not in g.get("error", "") for g in got)
+
+
+def test_workers_reading_their_own_ranges_number_error_lines_across_chunks(tmp_path, moderator):
+    """With two workers each reads its ranges of the file and counts lines from 1; the parent
+    renumbers error lines. Bad lines in many chunks keep their input line numbers."""
+    records = make_records(900, seed=11)
+    raw = [orjson.dumps(r) for r in records]
+    bad_at = set(range(5, len(raw), 37))
+    for i in bad_at:
+        raw[i] = b'{"id": "bad%d", "text": ' % i if i % 2 else b'{"id":"u%d","text":"\xff"}' % i
+    raw.insert(0, b"")  # a blank first line still counts
+    inp = tmp_path / "in.jsonl"
+    inp.write_bytes(b"\n".join(raw))  # and no newline after the last line
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    s1 = run_local(RecordChecker(moderator), opts(inp, one, workers=1))
+    s2 = run_local(RecordChecker(moderator), opts(inp, two, workers=2, chunk_bytes=3000))
+    assert two.read_bytes() == one.read_bytes()
+    assert s2["profiles"] == s1["profiles"] == len(records)
+    errors = [d for d in read_lines(two) if "error" in d]
+    assert sorted(d["line"] for d in errors) == sorted(i + 2 for i in bad_at)
 
 
 def _bad_csv(n_rows: int) -> bytes:

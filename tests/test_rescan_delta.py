@@ -286,6 +286,16 @@ def test_delta_chunk_rejects_plain_lines_and_keeps_every_line_that_needs_a_look(
     assert any("nowhere" in d["error"] for d in lines if "error" in d)
     assert all("line" in d for d in lines if "error" in d)
     assert res.stats["total"] == len(rejected + flagged + errors)
+    assert res.n_lines == len(rejected + flagged + errors) + 1  # and the blank last line
+    slow = RecordChecker(new, delta=plan)
+    slow._native = slow._chunk_rx = None  # the chunk regex, then the per-line path: the same
+    for path in ("regex", "per-line"):
+        if path == "per-line":
+            slow._chunk_rx = None
+        else:
+            slow._chunk_rx = plan.chunk_regex()
+        again = slow.run_chunk("jsonl", payload, 1)
+        assert (again.out, again.stats, again.n_lines) == (res.out, res.stats, res.n_lines), path
 
 
 def test_lookalike_change_falls_back_to_comparing_both_versions_and_stays_exact(tmp_path):
@@ -383,3 +393,93 @@ def test_the_old_version_is_judged_by_the_new_ones_detectors(tmp_path):
     assert plan.old._engine.detectors == ()
     _, new_d, plan_d = delta_for(tmp_path / "with", old_dir, new_dir, detectors=None)
     assert {d.name for d in plan_d.old._engine.detectors} == {d.name for d in new_d._engine.detectors} != set()
+
+
+def _chunk_lines(r: random.Random, profiles: list[dict]) -> list[bytes]:
+    """The profiles as JSON Lines of every kind a chunk scan must tell apart: compact (the
+    common shapes), with spaces, with escapes, string and integer ids, broken, blank."""
+    import json
+
+    lines = []
+    for p in profiles:
+        x = r.random()
+        if x < 0.6:
+            line = orjson.dumps(p)
+        elif x < 0.7:
+            line = json.dumps(p, ensure_ascii=True).encode()  # \\u escapes and spaces
+        elif x < 0.78:
+            line = json.dumps(p, ensure_ascii=False, separators=(",", ":")).encode()
+            line = line.replace(b'"id":%d' % p["id"], b'"id":"s%d"' % p["id"], 1)
+        elif x < 0.84:
+            line = orjson.dumps(p)[:-3]  # cut short
+        elif x < 0.88:
+            line = orjson.dumps(p).replace("，".encode(), b"\xff")  # not UTF-8 (or unchanged)
+        elif x < 0.92:
+            line = b""
+        else:
+            line = orjson.dumps(p).replace(b'"id":', b'"id": ', 1)
+        lines.append(line)
+    return lines
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_chunk_scans_agree_with_the_per_line_path(tmp_path_factory, seed):
+    """The compiled chunk scan and the chunk regex only decide which lines get the per-line
+    look: their chunk results equal the per-line path's, and neither skips a line that the
+    per-line prefilter would have let through."""
+    from moderation import _deltascan
+
+    r = random.Random(seed)
+    tmp = tmp_path_factory.mktemp("chunks")
+    a = gen_lists(r)
+    b = mutate(r, a)
+    profiles = gen_profiles(r, a, b, 80)
+    _, new, plan = delta_for(tmp, write_lists(tmp / "old", a), write_lists(tmp / "new", b))
+    if plan.mode != "delta":
+        return
+    lines = _chunk_lines(r, profiles)
+    payload = b"\n".join(lines)
+    results = {}
+    for mode in ("native", "regex", "per-line"):
+        checker = RecordChecker(new, delta=plan)
+        checker.warm()
+        if mode != "native":
+            checker._native = None
+        if mode == "per-line":
+            checker._chunk_rx = None
+        results[mode] = checker.run_chunk("jsonl", payload, 1)
+        assert results[mode].n_lines == len(lines)
+    for mode in ("native", "regex"):
+        assert results[mode].out == results["per-line"].out, mode
+        assert results[mode].stats == results["per-line"].stats, mode
+    tables = plan.native_tables()
+    n, spans = _deltascan.scan(payload, tables)
+    assert n == len(lines)
+    listed = {i for i, _, _ in spans}
+    for i, line in enumerate(lines):
+        if i in listed:
+            s, e = next((s, e) for j, s, e in spans if j == i)
+            assert payload[s:e] == line
+            continue
+        obj = orjson.loads(line)  # an unlisted line is a valid record ...
+        assert plan.quick_reject(obj), line  # ... that the per-line path passes unchecked
+
+
+def test_chunk_scan_tables_are_checked():
+    from moderation import _deltascan
+    from moderation.rescan_delta import _native_tables
+
+    good = _native_tables([("微信", 0)], lambda c: frozenset(c), {})
+    first = '{"id":1,"text":"加微信"}'.encode()
+    assert _deltascan.scan(first + b'\n{"id":2,"text":"ok"}', good) == (2, [(0, 0, len(first))])
+    assert _deltascan.scan(b'{"id":2,"text":"ok"}\n' + first, good) == (2, [(1, 21, 21 + len(first))])
+    for i, bad in ((0, b"\x00" * 10), (3, b"\x00" * 7), (7, b"\x01\x00\x00\x00" * 2), (8, b"\x00" * 8)):
+        t = list(good)
+        t[i] = bad
+        with pytest.raises(ValueError):
+            _deltascan.scan(b"{}", tuple(t))
+    with pytest.raises(ValueError):
+        _deltascan.scan(b"{}", good[:9])
+    with pytest.raises(TypeError):
+        _deltascan.scan("text", good)

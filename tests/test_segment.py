@@ -72,7 +72,18 @@ def test_dictionary_cache_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("MODERATION_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(segment, "_DICT", None)
     first = segment.dictionary()
-    assert list(tmp_path.glob("jieba-dict-*.pickle"))
+    assert list(tmp_path.glob("jieba-dict-*.words"))
     monkeypatch.setattr(segment, "_DICT", None)
+    monkeypatch.setattr(segment, "_build", lambda: pytest.fail("the cache was not read"))
     second = segment.dictionary()  # from the cached file this time
-    assert second.total == first.total and second.word_freq("妹妹") == first.word_freq("妹妹")
+    assert second.total == first.total and second.freq == first.freq
+
+
+def test_damaged_dictionary_cache_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODERATION_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(segment, "_DICT", None)
+    first = segment.dictionary()
+    (path,) = tmp_path.glob("jieba-dict-*.words")
+    path.write_bytes(path.read_bytes()[:1000])  # cut short
+    monkeypatch.setattr(segment, "_DICT", None)
+    assert segment.dictionary().freq == first.freq

@@ -308,7 +308,7 @@ class Moderator:
     def from_wordlist(cls, wordlist: Wordlist, **kwargs: Any) -> "Moderator":
         return cls(wordlist=wordlist, **kwargs)
 
-    def warm(self, background: bool = False) -> threading.Thread | None:
+    def warm(self, background: bool = False, batch: bool = True) -> threading.Thread | None:
         """Load what the first check would otherwise load: jieba's dictionary (boundary checks)
         and the detectors' lazy tables. Forked workers (rescans, preloaded servers) then share
         them instead of each building its own: call it before forking.
@@ -316,7 +316,8 @@ class Moderator:
         ``background=True`` is for a service starting up: the detectors' tables load now, the
         dictionary (about 0.4–0.9 s, the larger part of a warm start) in a thread, so the engine
         answers at once; a check that needs word boundaries before the dictionary is in waits
-        for it (the load holds a lock). Returns that thread.
+        for it (the load holds a lock). Returns that thread. ``batch=False`` leaves out
+        ``check_texts``' code-point tables (a delta rescan never calls it).
         """
         self._engine.normalizer.normalize("预热")
         for det in self._engine.detectors:
@@ -326,18 +327,19 @@ class Moderator:
         if background:
             # Not a daemon: the process waits for it at exit instead of stopping it inside the
             # Rust automaton build (which aborts).
-            t = threading.Thread(target=self._warm_rest, name="moderation-warm")
+            t = threading.Thread(target=self._warm_rest, args=(batch,), name="moderation-warm")
             t.start()
             return t
-        self._warm_rest()
+        self._warm_rest(batch)
         return None
 
-    def _warm_rest(self) -> None:
+    def _warm_rest(self, batch: bool = True) -> None:
         segment.dictionary()
         # check_texts' code-point tables (0.3 s, 10 MB). Its automaton waits for the first
         # batch: with 50,000 entries it takes 0.8 s and 50 MB that a service checking one text
         # at a time never needs.
-        self._engine.normalizer._np_tables()
+        if batch:
+            self._engine.normalizer._np_tables()
         self.check("加我微信 abc12345 日结300 预热", scene="chat")
 
     def prepare_batch(self) -> None:

@@ -104,8 +104,30 @@ def _cache_path() -> Path:
         raise ModuleNotFoundError("jieba")
     src = Path(spec.origin).parent / "dict.txt"
     st = src.stat()
-    # A pickle: it loads the 500,000-entry table in 0.3 s, marshal took 0.86 s.
-    return _cache_dir() / f"jieba-dict-{st.st_size}-{int(st.st_mtime)}.pickle"
+    # The words as one UTF-8 text (one per line) and their counts as an array: the
+    # 500,000-entry table loads in about 0.08 s; a pickle of the dict took 0.2-0.3 s, marshal 0.86 s.
+    return _cache_dir() / f"jieba-dict-{st.st_size}-{int(st.st_mtime)}.words"
+
+
+def _load(path: Path) -> tuple[dict[str, int], int]:
+    from array import array
+
+    with open(path, "rb") as fh:
+        words, counts, total = pickle.load(fh)
+    freq = array("Q")
+    freq.frombytes(counts)
+    keys = words.decode("utf-8").split("\n")
+    if len(keys) != len(freq):
+        raise ValueError("dictionary cache: words and counts differ in number")
+    return dict(zip(keys, freq.tolist())), total
+
+
+def _dump(path: Path, freq: dict[str, int], total: int) -> None:
+    from array import array
+
+    with open(path, "wb") as fh:
+        pickle.dump(("\n".join(freq).encode("utf-8"), array("Q", freq.values()).tobytes(), total), fh,
+                    protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _build() -> Dictionary:
@@ -128,16 +150,13 @@ def dictionary() -> Dictionary:
             return _DICT
         path = _cache_path()
         try:
-            with open(path, "rb") as fh:
-                freq, total = pickle.load(fh)
-            d = Dictionary(freq, total)
+            d = Dictionary(*_load(path))
         except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError):
             d = _build()
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(f".tmp{os.getpid()}")
-                with open(tmp, "wb") as fh:
-                    pickle.dump((d.freq, d.total), fh, protocol=pickle.HIGHEST_PROTOCOL)
+                _dump(tmp, d.freq, d.total)
                 os.replace(tmp, path)
             except OSError:
                 pass
