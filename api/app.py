@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         st.moderation = ModerationService(st)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(engine.poll_forever(stop, link))]
+        flusher = asyncio.create_task(metrics.run_flusher())  # cancelled below: it only sleeps and counts
         if link is not None:
             tasks.append(asyncio.create_task(_watch_redis(link, metrics, stop)))
             tasks.append(asyncio.create_task(engine.listen_forever(stop, link)))
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             stop.set()
             engine.wake.set()
+            flusher.cancel()
             _, pending = await asyncio.wait(tasks, timeout=5)
             for t in pending:  # only if a round is stuck past every socket timeout
                 t.cancel()

@@ -6,8 +6,11 @@ them (prometheus_client's multiprocess mode). A single process uses a plain per-
 """
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import time
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
@@ -17,6 +20,9 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
 disable_created_metrics()
 
 MULTIPROC = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+# Counts reach the metrics at least this often, and after this many observations.
+FLUSH_SECONDS = 0.25
+FLUSH_EVERY = 256
 
 
 class Metrics:
@@ -48,6 +54,17 @@ class Metrics:
         # (decision, scene) -> counter child; there are only 3 x 3 of them.
         self._children: dict[tuple[str, str], Any] = {}
         self._request_children: dict[tuple[str, str, int], tuple] = {}
+        # Counts are kept here and added to the metrics in one go (``flush``): with several
+        # workers every inc() and observe() writes a shared memory-mapped file under a lock,
+        # four of them a request, about a tenth of the service's own time per request.
+        self._bounds = tuple(self.latency._upper_bounds)  # noqa: SLF001 - the histogram's buckets (+Inf last)
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._last_flush = time.monotonic()
+        self._req: dict[tuple[str, str, int], list] = {}  # -> [count, bucket counts, sum of seconds]
+        self._dec: dict[tuple[str, str], int] = {}
+        self._cat: dict[tuple[str, str], int] = {}
+        self._pat: dict[tuple[str, str], int] = {}
 
     def set_wordlist(self, version: str, overlay_version: int) -> None:
         if self._version != version:
@@ -59,57 +76,89 @@ class Metrics:
         self.overlay_version.set(overlay_version)
 
     def count_verdict(self, v: dict) -> None:
-        key = (v["decision"], v.get("scene") or "post")
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = self.decisions.labels(*key)
-        child.inc()
-        for c in v["categories"]:
-            self.categories.labels(c, key[0]).inc()
-        for p in v["patterns"]:
-            self.patterns.labels(p, key[0]).inc()
+        self.count_verdicts((v,))
 
-    def count_verdicts(self, verdicts: list[dict]) -> None:
-        """``count_verdict`` for a batch: the same counts, one ``inc`` per label set."""
-        decisions: dict[tuple[str, str], int] = {}
-        cats: dict[tuple[str, str], int] = {}
-        pats: dict[tuple[str, str], int] = {}
-        for v in verdicts:
-            key = (v["decision"], v.get("scene") or "post")
-            decisions[key] = decisions.get(key, 0) + 1
-            for c in v["categories"]:
-                cats[(c, key[0])] = cats.get((c, key[0]), 0) + 1
-            for p in v["patterns"]:
-                pats[(p, key[0])] = pats.get((p, key[0]), 0) + 1
-        for key, n in decisions.items():
+    def count_verdicts(self, verdicts) -> None:
+        """Count verdicts by decision and scene, category and pattern (added at the next flush)."""
+        with self._lock:
+            dec, cat, pat = self._dec, self._cat, self._pat
+            for v in verdicts:
+                key = (v["decision"], v.get("scene") or "post")
+                dec[key] = dec.get(key, 0) + 1
+                for c in v["categories"]:
+                    cat[(c, key[0])] = cat.get((c, key[0]), 0) + 1
+                for p in v["patterns"]:
+                    pat[(p, key[0])] = pat.get((p, key[0]), 0) + 1
+            self._pending += 1
+        self._maybe_flush()
+
+    def observe_request(self, path: str, method: str, status: int, seconds: float) -> None:
+        key = (path, method, status)
+        with self._lock:
+            r = self._req.get(key)
+            if r is None:
+                r = self._req[key] = [0, [0] * len(self._bounds), 0.0]
+            r[0] += 1
+            r[1][bisect_left(self._bounds, seconds)] += 1
+            r[2] += seconds
+            self._pending += 1
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if self._pending >= FLUSH_EVERY or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add the counts kept since the last flush to the metrics. Runs after every
+        ``FLUSH_EVERY`` observations, on a timer (``run_flusher``), before ``render`` and at exit."""
+        with self._lock:
+            req, dec, cat, pat = self._req, self._dec, self._cat, self._pat
+            self._req, self._dec, self._cat, self._pat = {}, {}, {}, {}
+            self._pending = 0
+            self._last_flush = time.monotonic()
+        for key, n in dec.items():
             child = self._children.get(key)
             if child is None:
                 child = self._children[key] = self.decisions.labels(*key)
             child.inc(n)
-        for key, n in cats.items():
+        for key, n in cat.items():
             self.categories.labels(*key).inc(n)
-        for key, n in pats.items():
+        for key, n in pat.items():
             self.patterns.labels(*key).inc(n)
+        for key, (n, buckets, total) in req.items():
+            children = self._request_children.get(key)
+            if children is None:
+                # labels() is not free; there are few (route, method, status) triples.
+                path, method, status = key
+                children = (self.requests.labels(path, method, str(status)), self.latency.labels(path, method))
+                if len(self._request_children) < 10_000:
+                    self._request_children[key] = children
+            counter, hist = children
+            counter.inc(n)
+            # What Histogram.observe does for one value, for many: each bucket's count, the sum.
+            for i, c in enumerate(buckets):
+                if c:
+                    hist._buckets[i].inc(c)  # noqa: SLF001
+            hist._sum.inc(total)  # noqa: SLF001
 
-    def observe_request(self, path: str, method: str, status: int, seconds: float) -> None:
-        key = (path, method, status)
-        children = self._request_children.get(key)
-        if children is None:
-            # labels() is not free; there are few (route, method, status) triples.
-            children = (self.requests.labels(path, method, str(status)), self.latency.labels(path, method))
-            if len(self._request_children) < 10_000:
-                self._request_children[key] = children
-        children[0].inc()
-        children[1].observe(seconds)
+    async def run_flusher(self) -> None:
+        """Flush every ``FLUSH_SECONDS`` (a task per worker: an idle worker's counts still reach
+        /metrics, which may be answered by another worker)."""
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            if self._pending:
+                self.flush()
 
     def worker_exit(self) -> None:
         """In multiprocess mode, drop this worker's live gauges (its counters keep counting)."""
+        self.flush()
         if MULTIPROC:
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(os.getpid())
 
     def render(self) -> tuple[bytes, str]:
+        self.flush()
         if MULTIPROC:
             from prometheus_client import multiprocess
 
