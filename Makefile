@@ -34,4 +34,4 @@ wordlist-check: install
 	$(BIN)/moderation wordlist check
 
 clean:
-	rm -rf $(VENV) .cache build *.egg-info
+	rm -rf $(VENV) .cache build *.egg-info src/*.egg-info src/moderation/*.so
