@@ -317,10 +317,13 @@ def build_plan(moderator: Any, old_wl: Any, since: str, sample: str | None = Non
         reason = "the policy became stricter for hits that detectors can produce"
     if reason:
         return DeltaPlan(since, old, changed, removed_allow, "compare", reason)
-    restricted = Moderator.from_wordlist(_restricted_wordlist(new_wl, changed), detectors=()) if changed else None
     prefilter = trigger_regex(new_wl.filtered(changed), norm, removed_allow, sample=sample) if (changed or removed_allow) else None
-    if restricted is None and not removed_allow:
+    if not changed and not removed_allow:
         prefilter = Prefilter(frozenset())  # nothing can have become stricter
+    # Stage 2 runs only behind a prefilter that is not the whole-form one (see _candidate).
+    restricted = None
+    if changed and not isinstance(prefilter, FormPrefilter):
+        restricted = Moderator.from_wordlist(_restricted_wordlist(new_wl, changed), detectors=())
     return DeltaPlan(since, old, changed, removed_allow, "delta", "", restricted, prefilter)
 
 
