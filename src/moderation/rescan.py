@@ -221,10 +221,8 @@ class RecordChecker:
         detectors' tables are built on first use; warming them here means forked workers share
         them copy-on-write instead of each loading its own (``test_workers_load_nothing``).
         """
-        if hasattr(self.delta, "chunk_regex") and self._chunk_rx is False:
-            self._native = self._native_tables()
-            if self._native is None:
-                self._chunk_rx = self.delta.chunk_regex()
+        if self.delta is not None:
+            self._prepare_scan()
         for m in (self.moderator, getattr(self.delta, "old", None), getattr(self.delta, "restricted", None)):
             if m is None:
                 continue
@@ -412,11 +410,16 @@ class RecordChecker:
             stats["decision:pass"] += passed
         return ChunkResult(b"".join([x for x in out if x is not None] if pending else out), stats, n_lines)
 
-    def _native_tables(self) -> tuple | None:
-        if _deltascan is None or os.environ.get("MODERATION_DELTA_SCAN") == "python":
-            return None
-        get = getattr(self.delta, "native_tables", None)
-        return get() if get is not None else None
+    def _prepare_scan(self) -> None:
+        """Choose the delta's chunk scan once: the compiled scan's tables, else the chunk regex
+        (each None where it does not apply; tests set them to choose a path)."""
+        if self._native is False:
+            get = getattr(self.delta, "native_tables", None)
+            use = _deltascan is not None and os.environ.get("MODERATION_DELTA_SCAN") != "python"
+            self._native = get() if use and get is not None else None
+        if self._native is None and self._chunk_rx is False:
+            get = getattr(self.delta, "chunk_regex", None)
+            self._chunk_rx = get() if get is not None else None
 
     def _delta_lines(self, payload: bytes, first_line: int) -> tuple[list[tuple[int, bytes]], int] | None:
         """A delta rescan's chunk of JSON Lines without parsing every line: the numbered lines
@@ -430,15 +433,12 @@ class RecordChecker:
         one pass over the bytes; without it ``SIMPLE_LINES`` and the plan's chunk regex do, over
         the decoded chunk (about three times slower). The tests hold all three paths equal.
         """
+        self._prepare_scan()
         native = self._native
-        if native is False:
-            native = self._native = self._native_tables()
         if native is not None:
             n_lines, spans = _deltascan.scan(payload, native)
             return [(first_line + i, payload[s:e]) for i, s, e in spans], n_lines - len(spans)
         rx = self._chunk_rx
-        if rx is False:
-            rx = self._chunk_rx = self.delta.chunk_regex() if hasattr(self.delta, "chunk_regex") else None
         if rx is None:
             return None
         try:

@@ -523,9 +523,6 @@ def _char_class_regex(chars: set[str] | frozenset) -> re.Pattern:
     return re.compile("|".join(alts))
 
 
-_ASTRAL = "[\\U00010000-\\U0010ffff]"
-
-
 _ALNUM_BMP: bytes | None = None
 
 
@@ -533,18 +530,9 @@ def _alnum_bmp() -> bytes:
     """One bit per BMP code point: ``str.isalnum()`` (what normalization's noise test asks)."""
     global _ALNUM_BMP
     if _ALNUM_BMP is None:
-        try:
-            from ._deltascan import alnum_bmp
+        from ._deltascan import alnum_bmp  # the tables serve the compiled scan only
 
-            _ALNUM_BMP = alnum_bmp()
-            return _ALNUM_BMP
-        except ImportError:  # pragma: no cover - not built; then nothing calls the scan either
-            pass
-        bits = bytearray(8192)
-        for cp in range(0x10000):
-            if chr(cp).isalnum():
-                bits[cp >> 3] |= 1 << (cp & 7)
-        _ALNUM_BMP = bytes(bits)
+        _ALNUM_BMP = alnum_bmp()
     return _ALNUM_BMP
 
 
@@ -830,12 +818,12 @@ class FormPrefilter:
         :meth:`search` is True holds a match (it may match more: callers run :meth:`search` on
         the line of each match). None when there is no such regex (a wild character).
 
-        The walk of :meth:`search` to the right of each anchor is done here in C: after an
+        The walk of :meth:`search` to the right of each anchor is done here by ``re``: after an
         anchor character, a lookahead for the rest of one of its forms, each next form character
         a class of the characters that spell it, with noise (``[\\W_]`` and characters that fold
         to noise) and repeats of the previous form character between. Without it nearly every
         profile holds some anchor (homophone classes are large: 边 spells 便) and paid a walk in
-        Python; with it about one line in twenty gets a look. The left walk stays in Python.
+        Python; with it about one line in fifty gets a look. The left walk stays in Python.
         Characters above U+FFFF stand for themselves only in the anchors' own test (a class
         holding them is a linear scan in ``re``); elsewhere one range stands for all of them.
         """
@@ -887,8 +875,8 @@ class FormPrefilter:
 
     def native_tables(self) -> tuple | None:
         """The tables of the compiled chunk scan (``moderation._deltascan``; see its source):
-        for each form the pair of adjacent characters the chunk regex anchors on, as bit masks
-        per received character. None when a wild character makes the scan unsound."""
+        each form with the anchor the chunk regex uses, and per received character the form
+        characters it spells. None when a wild character makes the scan unsound."""
         if self.wild:
             return None
         return _native_tables(sorted(self.rx_anchor.items()), self.spell.__getitem__, self.noisy)
