@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from moderation.normalize import Normalizer, normalize
+from moderation.normalize import NOISE_RE, Normalizer, normalize
 
 N = Normalizer({"🐔": "鸡"})
 
@@ -133,3 +133,87 @@ def test_offset_map_equals_reference(raw):
 )
 def test_fold_with_project_lookalikes(raw, folded):
     assert normalize(raw).folded == folded
+
+
+# -- the compiled pass (moderation._normalize) against the regex passes ----------------------
+
+def _views(doc):
+    return (doc.original, doc.folded, doc.text, doc.canon, doc.repeats)
+
+
+# Everything the pass treats specially: numerals (strict and weak) and digits for number runs,
+# noise of several kinds (underscore included), Han repeats, width, case, traditional forms,
+# look-alikes, astral letters and emoji, lone surrogates, combining marks.
+_NATIVE_ALPHABET = list(
+    "一二三四五六七八九零〇○两么洞拐勾幺壹贰0123456789 -_.,，:、\t\n❤\u200b\u0301好好哈哈约炮微薇"
+    "abcXYZＡ１２①❶約會們亻"
+) + ["🐔", "😀", "𝐁", "𝟏", "\ud800", "\udfff", "\U0002a6d6", "\u3400", "\uf900", "\ufa0e"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_NATIVE_ALPHABET), max_size=60)
+       | st.text(max_size=60)
+       | st.text(alphabet=st.characters(min_codepoint=0x2000, max_codepoint=0xFFFF), max_size=40))
+def test_compiled_pass_equals_regex_passes(raw):
+    from moderation import _normalize  # built by make install: CI fails here if it is not
+
+    assert N._native is not None
+    fast, ref = N.normalize(raw), N.normalize_python(raw)
+    assert _views(fast) == _views(ref)
+    assert len(fast.folded) == len(raw)
+    # The views it gives back are the same objects where nothing changed.
+    assert (fast.folded is raw) == (ref.folded == raw)
+    if fast.repeats:
+        assert fast._stripped == NOISE_RE.sub("", fast.folded)
+        n = len(fast.text)
+        assert [fast.span(i, i + 1) for i in range(n)] == [ref.span(i, i + 1) for i in range(n)]
+    assert _normalize is not None
+
+
+@pytest.mark.parametrize("raw", [
+    "幺三八零零一三八零零零", "电话 1 3 8-零零一三-八零零零", "两两两两两", "一二三四五", "洞洞洞123",
+    "13800138000", "三三两两", "好好好好" * 200, "a" * 513 + "约约炮", "", "_", "\ud800约",
+])
+def test_compiled_pass_examples(raw):
+    assert _views(N.normalize(raw)) == _views(N.normalize_python(raw))
+
+
+def test_compiled_tables_reject_multi_character_folds():
+    from moderation import _normalize
+
+    with pytest.raises(ValueError):
+        _normalize.tables({ord("a"): "bc"}, "")
+    with pytest.raises(ValueError):
+        _normalize.tables({-1: "b"}, "")
+    with pytest.raises(TypeError):
+        _normalize.normalize(b"bytes", _normalize.tables({}, ""))
+    with pytest.raises(ValueError):  # a capsule of another kind
+        _normalize.normalize("x", object())
+
+
+def test_python_path_when_asked(monkeypatch):
+    monkeypatch.setenv("MODERATION_NORMALIZE", "python")
+    nz = Normalizer({"🐔": "鸡"})
+    assert nz._native is None
+    assert _views(nz.normalize("約會🐔 幺三八零零一三八零零零")) == _views(N.normalize("約會🐔 幺三八零零一三八零零零"))
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_NATIVE_ALPHABET), max_size=60) | st.text(max_size=40))
+def test_compiled_layout_equals_regex_layout(raw):
+    import importlib
+
+    nm = importlib.import_module("moderation.normalize")  # the package's `normalize` is the function
+    doc = N.normalize(raw)
+    ref = nm.NormalizedText(doc.original, doc.folded, doc.text, doc.canon, doc.repeats)
+    saved, nm._native = nm._native, None
+    try:
+        ref_runs = ref._repeat_runs()
+        ref_map = [ref.span(i, j) for i in range(len(ref.text)) for j in range(i + 1, min(len(ref.text), i + 4) + 1)]
+    finally:
+        nm._native = saved
+    assert ref._kept is None  # the reference really took the regex path
+    kept, *runs = nm._native.layout(doc.folded)
+    assert tuple(runs) == ref_runs
+    assert len(kept) == len(NOISE_RE.sub("", doc.folded))
+    assert [doc.span(i, j) for i in range(len(doc.text)) for j in range(i + 1, min(len(doc.text), i + 4) + 1)] == ref_map

@@ -27,6 +27,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+try:
+    from . import _normalize as _native
+except ImportError:  # built without a C compiler: the regex passes do the same work
+    _native = None
+
 CACHE_VERSION = 6
 
 # Chinese numerals that become digits inside number runs (written-out phone numbers, QQ ids).
@@ -250,6 +255,9 @@ class NormalizedText:
     def _repeat_runs(self) -> tuple[list[int], list[int], list[int]]:
         """The collapsed runs: their position in ``text``, their length, and how many
         characters were removed before each run (by collapsing, in the noise-free string)."""
+        if self._runs is None and _native is not None and self._kept_from is None:
+            self._kept, *runs = _native.layout(self.folded)
+            self._runs = tuple(runs)  # type: ignore[assignment]
         if self._runs is None:
             tpos: list[int] = []
             lens: list[int] = []
@@ -300,6 +308,11 @@ class NormalizedText:
         if self._kept_from is not None:
             arr, a, shift = self._kept_from
             self._kept = (arr[a:a + len(self._stripped or "")] - shift).tolist()
+            return self._kept[p]
+        if _native is not None:
+            self._kept, *runs = _native.layout(self.folded)
+            if self._runs is None:
+                self._runs = tuple(runs)  # type: ignore[assignment]
             return self._kept[p]
         gaps = self._gaps
         if gaps is None:
@@ -353,6 +366,12 @@ class Normalizer:
         bmp = "".join(re.escape(chr(c)) for c in sorted(fold) if c < 0x10000 and not 0xD800 <= c <= 0xDFFF)
         self._fold_re = re.compile(f"[{bmp}\ud800-\udfff]|[\U00010000-\U0010FFFF]")
         self._fold_get = fold.get
+        # The compiled pass (moderation._normalize) builds the same views in one walk, about
+        # a tenth of the time; without it (no C compiler at install, or
+        # MODERATION_NORMALIZE=python) the regex passes below do.
+        self._native = None
+        if _native is not None and os.environ.get("MODERATION_NORMALIZE") != "python":
+            self._native = _native.tables(fold, self._canon_str)
 
     def _fold_char(self, m: re.Match[str]) -> str:
         c = m.group()
@@ -365,6 +384,16 @@ class Normalizer:
         return folded
 
     def normalize(self, text: str) -> NormalizedText:
+        if self._native is not None:
+            folded, stripped, collapsed, canon, repeats = _native.normalize(text, self._native)
+            doc = NormalizedText(text, folded, collapsed, canon, repeats)
+            if repeats:
+                doc._stripped = stripped
+            return doc
+        return self.normalize_python(text)
+
+    def normalize_python(self, text: str) -> NormalizedText:
+        """``normalize`` without the compiled pass (the reference the tests hold it to)."""
         folded = self.fold(text)
         stripped = NOISE_RE.sub("", folded)
         if stripped is not folded and len(stripped) == len(folded):
