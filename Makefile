@@ -12,7 +12,7 @@ DATASETS ?= ../shared/datasets
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py src/moderation/_deltascan.c src/moderation/_normalize.c
+$(STAMP): pyproject.toml setup.py src/moderation/_deltascan.c src/moderation/_normalize.c src/moderation/_segment.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[api,test,bench]'

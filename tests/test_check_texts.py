@@ -253,17 +253,46 @@ def test_one_chunk_scan_gives_each_part_its_own_automatons_matches():
 
 
 def test_check_with_one_scan_equals_check_with_the_pickled_automaton():
-    """Small lists: ``check`` scans once (word list and scam cues in one DFA). The verdicts
-    must be those of the pickled automaton plus the cues' own scan, in every scene."""
+    """Small lists: ``check`` scans once (word list and scam cues in one DFA); large lists scan
+    once with the pickled automaton, which holds the cues too. The verdicts of both must be
+    those of the word-list automaton plus the cues' own scan, in every scene."""
     one = Moderator(backend="pyahocorasick")
     assert one._engine.one_scan and one._engine.batch_matcher is not None
-    two = Moderator(backend="pyahocorasick")
-    two._engine.one_scan = False
+    merged = Moderator(backend="pyahocorasick")
+    merged._engine.one_scan = False  # as with a large list
+    assert merged._engine.merged_slices and merged._engine.matcher.n_extra > 100
+    apart = Moderator(backend="pyahocorasick")
+    apart._engine.one_scan = False
+    apart._engine.merged_slices = ()
+    calls = []
+    find_both = merged._engine.matcher.find_both
+    merged._engine.matcher.find_both = lambda s: calls.append(s) or find_both(s)
     texts = corpus.messages(2000, seed=29).messages + _test_strings()
     flagged = 0
     for scene in ("profile", "post", "chat"):
         for t in texts:
             a = one.check(t, scene=scene).to_dict()
-            assert a == two.check(t, scene=scene).to_dict(), t
+            assert a == merged.check(t, scene=scene).to_dict() == apart.check(t, scene=scene).to_dict(), t
             flagged += a["decision"] != "pass"
     assert flagged > 300
+    assert len(calls) == 3 * len(texts)  # the merged path really ran
+
+
+def test_merged_scan_finds_what_each_automaton_finds():
+    """``find_both`` of the pickled automaton with the scam cues in it: the word list's
+    matches as ``find`` gives them, and the cues' matches as their own automaton gives them."""
+    from moderation.detectors import scam
+
+    m = Moderator(backend="pyahocorasick")
+    eng = m._engine
+    cues = scam._tables().matcher
+    texts = corpus.messages(3000, seed=31).messages + _test_strings()
+    n_words = n_cues = 0
+    for t in texts:
+        doc = m.normalizer.normalize(t)
+        words, more = eng.matcher.find_both(doc.canon)
+        assert sorted(words) == sorted(eng.matcher.find(doc.canon))
+        assert sorted(more) == sorted(cues.find(doc.canon))
+        n_words += len(words)
+        n_cues += len(more)
+    assert n_words > 100 and n_cues > 100

@@ -31,3 +31,23 @@ def test_empty_pattern_list(backend):
 def test_unknown_backend():
     with pytest.raises(ValueError):
         build_matcher(["a"], "nope")
+
+
+@settings(max_examples=200, deadline=None)
+@given(patterns=words, extra=st.lists(st.text(alphabet, min_size=1, max_size=4), max_size=12),
+       text=st.text(alphabet, max_size=60))
+def test_extra_patterns_found_apart(patterns, extra, text):
+    """pyahocorasick with extra patterns (a detector's cues, duplicates and words among them):
+    ``find`` gives the patterns alone, ``find_both`` both, each in its own ids."""
+    m = build_matcher(patterns, "pyahocorasick", extra)
+    assert sorted(m.find(text)) == brute_force(patterns, text)
+    words, more = m.find_both(text)
+    assert sorted(words) == brute_force(patterns, text)
+    assert sorted(more) == brute_force(extra, text)
+
+
+def test_extra_patterns_need_pyahocorasick():
+    with pytest.raises(ValueError):
+        build_matcher(["a"], "rs", ["b"])
+    with pytest.raises(ValueError):
+        build_matcher(["a"], "pyahocorasick", [""])

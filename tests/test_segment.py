@@ -87,3 +87,33 @@ def test_damaged_dictionary_cache_is_rebuilt(tmp_path, monkeypatch):
     path.write_bytes(path.read_bytes()[:1000])  # cut short
     monkeypatch.setattr(segment, "_DICT", None)
     assert segment.dictionary().freq == first.freq
+
+
+# -- the compiled cut (moderation._segment) against the Python one ---------------------------
+
+_BLOCK_CHARS = list("我住在上海的研究生命起源结婚和尚未三级甲等医院南京市长江大桥小鸡炖蘑菇吃吧去死人妖基佬电影好")
+_BLOCK_CHARS += list("abcXYZ019+#&._%-") + ["\u9fd5", "鿕"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(_BLOCK_CHARS), max_size=40).map("".join) | st.text(max_size=30))
+def test_compiled_cut_equals_python_cut(block):
+    from moderation import _segment  # built by make install: CI fails here if it is not
+
+    d = segment.dictionary()
+    assert segment._native is _segment and segment._USE_NATIVE
+    assert d.token_edges(block) == d.token_edges_python(block)
+
+
+def test_compiled_cut_on_sentences_and_bad_arguments():
+    from moderation import _segment
+
+    d = segment.dictionary()
+    for s in SENTENCES:
+        for m in segment.BLOCK_RE.finditer(s):
+            assert d.token_edges(m.group()) == d.token_edges_python(m.group())
+    assert _segment.token_edges("", d.freq, d.log_total) == (set(), set())
+    with pytest.raises(TypeError):
+        _segment.token_edges("好", {"好": "many"}, d.log_total)
+    with pytest.raises(TypeError):
+        _segment.token_edges(b"x", d.freq, d.log_total)

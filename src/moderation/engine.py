@@ -163,7 +163,26 @@ class _Engine:
         self.entries: tuple[Entry, ...] = wordlist.entries
         self.allow: tuple[AllowEntry, ...] = wordlist.allow
         self.policy = wordlist.policy
-        self.patterns, self.variants, self.matcher = self._compiled(backend)
+        if detectors is None:
+            from .detectors import default_detectors
+
+            detectors = default_detectors()
+        self.detectors = tuple(detectors)
+        # The pickled automaton also holds the patterns of the detectors that match over
+        # ``canon`` (``batch_patterns``: the scam cues), so that ``check`` scans once for the
+        # word list and for them (``find_both``; ``find`` leaves them out): one scan less per
+        # text, about 0.9 us. ``merged_slices``: detector index, first extra id, end id.
+        extra: list[str] = []
+        slices = []
+        if backend == "pyahocorasick":
+            for k, det in enumerate(self.detectors):
+                more = getattr(det, "batch_patterns", None)
+                if more is not None and hasattr(det, "find_matched"):
+                    got = list(more())
+                    slices.append((k, len(extra), len(extra) + len(got)))
+                    extra += got
+        self.merged_slices: tuple[tuple[int, int, int], ...] = tuple(slices)
+        self.patterns, self.variants, self.matcher = self._compiled(backend, extra)
         # The one-character patterns (see compile_variants): their literal characters, found
         # in ``text`` by one character class, each naming its pattern.
         self.single_pid: dict[str, int] = {}
@@ -172,11 +191,6 @@ class _Engine:
                 self.single_pid[v[2]] = pid
         self.single_re = re.compile(
             "[" + "".join(re.escape(c) for c in self.single_pid) + "]") if self.single_pid else None
-        if detectors is None:
-            from .detectors import default_detectors
-
-            detectors = default_detectors()
-        self.detectors = tuple(detectors)
         # Chunks of texts are joined by BATCH_SEP: only when no pattern holds it.
         self.batch = not any(BATCH_SEP in p for p in self.patterns)
         # The automaton check_texts scans joined chunks with: ahocorasick-rs, 3 to 15 times
@@ -240,6 +254,18 @@ class _Engine:
             per_det[k] = [(s, e, c - a) for s, e, c in raw if a <= c < b]
         return self.find(canon, text, found=words), per_det
 
+    def merged_find(self, canon: str, text: str) -> tuple[list[tuple[int, int, int]], dict[int, list]]:
+        """``batch_find`` for one text with the pickled automaton: the word-list candidates and,
+        per detector index in ``merged_slices``, its matches in its own pattern ids."""
+        words, more = self.matcher.find_both(canon)
+        per_det: dict[int, list] = {}
+        if len(self.merged_slices) == 1:
+            per_det[self.merged_slices[0][0]] = more
+        else:
+            for k, a, b in self.merged_slices:
+                per_det[k] = [(s, e, c - a) for s, e, c in more if a <= c < b]
+        return self.find(canon, text, found=words), per_det
+
     def find(self, canon: str, text: str, matcher: Any = None, found: list | None = None) -> list[tuple[int, int, int]]:
         """Word-list candidates ``(start, end, pattern id)`` in a text's ``canon``/``text``
         (``found``: the automaton's matches, already made)."""
@@ -251,24 +277,25 @@ class _Engine:
                 matches.append((s, s + 1, single[m.group()]))
         return matches
 
-    def _compiled(self, backend: str):
+    def _compiled(self, backend: str, extra: Sequence[str] = ()):
         """Patterns, variants and matcher, from the on-disk cache when the lists are unchanged.
 
         Automata that pickle (pyahocorasick) are cached whole; the others are rebuilt from
-        the cached pattern table.
+        the cached pattern table. ``extra``: the detectors' patterns the automaton holds too.
         """
+        extra_digest = hashlib.sha256("\n".join(extra).encode()).hexdigest()[:16] if extra else "-"
         key = hashlib.sha256(
-            f"{COMPILE_VERSION}|{_CODE_DIGEST}|{self.version}|{self.wordlist.files_digest}|{backend}".encode()
+            f"{COMPILE_VERSION}|{_CODE_DIGEST}|{self.version}|{self.wordlist.files_digest}|{backend}|{extra_digest}".encode()
         ).hexdigest()[:24]
         path = _cache_dir() / f"compiled-{key}.pickle"
         try:
             with open(path, "rb") as fh:
                 patterns, variants, matcher = pickle.load(fh)
-            return patterns, variants, matcher or build_matcher(_automaton_patterns(patterns), backend)
+            return patterns, variants, matcher or build_matcher(_automaton_patterns(patterns), backend, extra)
         except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError):
             pass
         patterns, variants = compile_variants(self.wordlist, self.normalizer)
-        matcher = build_matcher(_automaton_patterns(patterns), backend)
+        matcher = build_matcher(_automaton_patterns(patterns), backend, extra)
         compiled = (patterns, variants, matcher if getattr(matcher, "picklable", False) else None)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -390,6 +417,9 @@ class Moderator:
         per_det = None
         if eng.one_scan:
             words, per_det = eng.batch_find(doc.canon, doc.text)
+            hits, allow_spans = self._word_hits(eng, doc, scene, field, words)
+        elif eng.merged_slices:
+            words, per_det = eng.merged_find(doc.canon, doc.text)
             hits, allow_spans = self._word_hits(eng, doc, scene, field, words)
         else:
             hits, allow_spans = self._word_hits(eng, doc, scene, field)

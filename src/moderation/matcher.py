@@ -58,13 +58,21 @@ class PyAhoMatcher:
     backend = "pyahocorasick"
     picklable = True  # the automaton pickles, so a warm start skips building it
 
-    def __init__(self, patterns: Sequence[str]) -> None:
+    def __init__(self, patterns: Sequence[str], extra: Sequence[str] = ()) -> None:
+        """``extra``: more patterns the same scan finds for ``find_both`` (a detector's cue
+        words), ids 0, 1, ... of their own; ``find`` leaves them out. A string in both keeps
+        its pattern id and lists its extra ids: values are ``(id, length)`` or ``(id or -1,
+        length, extra ids)``."""
         import ahocorasick
 
         a = ahocorasick.Automaton()
         for i, p in enumerate(patterns):
             a.add_word(p, (i, len(p)))
-        self._empty = not patterns
+        for j, p in enumerate(extra):
+            v = a.get(p, None)
+            a.add_word(p, (-1, len(p), (j,)) if v is None else (v[0], v[1], (*(v[2] if len(v) > 2 else ()), j)))
+        self._empty = not patterns and not extra
+        self.n_extra = len(extra)
         if not self._empty:
             a.make_automaton()
         self._a = a
@@ -72,17 +80,36 @@ class PyAhoMatcher:
     def find(self, text: str) -> list[tuple[int, int, int]]:
         if self._empty:
             return []
+        if self.n_extra:
+            return [(end + 1 - v[1], end + 1, v[0]) for end, v in self._a.iter(text) if v[0] >= 0]
         return [(end + 1 - n, end + 1, i) for end, (i, n) in self._a.iter(text)]
 
+    def find_both(self, text: str) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """The pattern matches (as ``find``) and the extra patterns' matches, from one scan."""
+        words: list[tuple[int, int, int]] = []
+        more: list[tuple[int, int, int]] = []
+        if self._empty:
+            return words, more
+        for end, v in self._a.iter(text):
+            if v[0] >= 0:
+                words.append((end + 1 - v[1], end + 1, v[0]))
+            if len(v) > 2:
+                for j in v[2]:
+                    more.append((end + 1 - v[1], end + 1, j))
+        return words, more
 
-def build_matcher(patterns: Sequence[str], backend: str = SMALL_BACKEND) -> Matcher:
-    """Build an immutable matcher; ``patterns`` must be non-empty strings, no duplicates needed."""
-    if any(not p for p in patterns):
+
+def build_matcher(patterns: Sequence[str], backend: str = SMALL_BACKEND, extra: Sequence[str] = ()) -> Matcher:
+    """Build an immutable matcher; ``patterns`` must be non-empty strings, no duplicates needed.
+    ``extra`` (pyahocorasick only): patterns for ``find_both``, see ``PyAhoMatcher``."""
+    if any(not p for p in patterns) or any(not p for p in extra):
         raise ValueError("empty pattern")
     if backend == "rs":
+        if extra:
+            raise ValueError("extra patterns need the pyahocorasick backend")
         return RsMatcher(patterns)
     if backend == "pyahocorasick":
-        return PyAhoMatcher(patterns)
+        return PyAhoMatcher(patterns, extra)
     raise ValueError(f"unknown matcher backend {backend!r}; use one of {', '.join(BACKENDS)}")
 
 
