@@ -234,3 +234,33 @@ def test_warm_in_background_loads_the_dictionary(m, monkeypatch):
     assert not loader.is_alive() and segment._DICT is not None
     assert [h.rule for h in m.check("看三级", scene="post").hits] == ["porn.vulgar:三级"]
     assert m.warm() is None  # the default waits for everything
+
+
+def test_detectors_that_need_a_conversation_run_only_with_one():
+    """``needs_conversation`` detectors are skipped when a check carries no conversation (they
+    would find nothing) and called when it does; the others run either way."""
+    from moderation.conversation import MemoryConversationStore
+
+    calls = []
+
+    class Windowed:
+        name = "windowed"
+        needs_conversation = True
+
+        def find(self, doc, ctx):
+            calls.append(("windowed", ctx.conversation_id))
+            return []
+
+    class Plain:
+        name = "plain"
+
+        def find(self, doc, ctx):
+            calls.append(("plain", ctx.conversation_id))
+            return []
+
+    m = Moderator(detectors=[Windowed(), Plain()], conversation=MemoryConversationStore())
+    m.check("你好", scene="chat")
+    assert calls == [("plain", None)]
+    calls.clear()
+    m.check("你好", scene="chat", conversation_id="c1", user_id="u1")
+    assert calls == [("windowed", "c1"), ("plain", "c1")]

@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from moderation.matcher import BACKENDS, brute_force, build_matcher
+from moderation.matcher import BACKENDS, brute_force, build_matcher, frequent_first
 
 alphabet = st.sampled_from(list("ab约炮微信x1"))
 words = st.lists(st.text(alphabet, min_size=1, max_size=4), min_size=1, max_size=12, unique=True)
@@ -41,6 +41,11 @@ def test_extra_patterns_found_apart(patterns, extra, text):
     ``find`` gives the patterns alone, ``find_both`` both, each in its own ids."""
     m = build_matcher(patterns, "pyahocorasick", extra)
     assert sorted(m.find(text)) == brute_force(patterns, text)
+    # Added in another order (frequent characters first), the ids and matches stay.
+    freq = {c: i for i, c in enumerate(text)}
+    order = frequent_first(patterns, freq)
+    assert sorted(order) == list(range(len(patterns)))
+    assert sorted(build_matcher(patterns, "pyahocorasick", extra, order).find(text)) == brute_force(patterns, text)
     words, more = m.find_both(text)
     assert sorted(words) == brute_force(patterns, text)
     assert sorted(more) == brute_force(extra, text)
@@ -51,3 +56,9 @@ def test_extra_patterns_need_pyahocorasick():
         build_matcher(["a"], "rs", ["b"])
     with pytest.raises(ValueError):
         build_matcher(["a"], "pyahocorasick", [""])
+
+
+def test_frequent_first_orders_by_character_frequency():
+    pats = ["ab", "ba", "ca", "aa", "cb"]
+    order = frequent_first(pats, {"c": 30, "a": 20, "b": 10})
+    assert [pats[i] for i in order] == ["ca", "cb", "aa", "ab", "ba"]

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from .detectors.base import CheckContext, Detector
 from . import segment
-from .matcher import DEFAULT_BACKEND, DFA_MAX_PATTERNS, build_matcher
+from .matcher import DEFAULT_BACKEND, DFA_MAX_PATTERNS, build_matcher, frequent_first
 from .normalize import HAN_RE, NOISE_RE, VIA_ORDER, NormalizedText, Normalizer, _cache_dir, BATCH_SEP
 from .types import DECISION_RANK, SCENES, Hit, Verdict, make_hit, make_verdict, pass_dict
 from .wordlists import AllowEntry, Entry, Wordlist, load_wordlist
@@ -163,11 +163,19 @@ class _Engine:
         self.entries: tuple[Entry, ...] = wordlist.entries
         self.allow: tuple[AllowEntry, ...] = wordlist.allow
         self.policy = wordlist.policy
+        # Each entry's hit detail, made once rather than for every hit.
+        self.details = tuple(f"word list entry {e.term!r} ({e.source})" for e in self.entries)
         if detectors is None:
             from .detectors import default_detectors
 
             detectors = default_detectors()
         self.detectors = tuple(detectors)
+        # What ``check`` calls, looked up once: (index, find, find_matched or None). Detectors
+        # that read only a conversation's window (``needs_conversation``) find nothing
+        # without one, so a check with no conversation skips them.
+        self.detector_calls = tuple((k, d.find, getattr(d, "find_matched", None)) for k, d in enumerate(self.detectors))
+        self.detector_calls_alone = tuple(
+            c for c, d in zip(self.detector_calls, self.detectors) if not getattr(d, "needs_conversation", False))
         # The pickled automaton also holds the patterns of the detectors that match over
         # ``canon`` (``batch_patterns``: the scam cues), so that ``check`` scans once for the
         # word list and for them (``find_both``; ``find`` leaves them out): one scan less per
@@ -295,7 +303,9 @@ class _Engine:
         except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError):
             pass
         patterns, variants = compile_variants(self.wordlist, self.normalizer)
-        matcher = build_matcher(_automaton_patterns(patterns), backend, extra)
+        auto = _automaton_patterns(patterns)
+        order = frequent_first(auto, _text_char_freq(self.normalizer)) if backend == "pyahocorasick" else None
+        matcher = build_matcher(auto, backend, extra, order)
         compiled = (patterns, variants, matcher if getattr(matcher, "picklable", False) else None)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -436,14 +446,14 @@ class Moderator:
                 conversation=(conversation or self.conversation) if conversation_id is not None else None,
             )
         context_missing = False
-        for k, det in enumerate(eng.detectors):
+        for k, find, find_matched in eng.detector_calls if ctx.conversation is not None else eng.detector_calls_alone:
             try:
                 found = per_det.get(k) if per_det else None
-                hits.extend(det.find(doc, ctx) if found is None else det.find_matched(doc, ctx, found))
+                hits.extend(find(doc, ctx) if found is None else find_matched(doc, ctx, found))
             except ConnectionError:
                 # The conversation store went away: answer from this message alone.
                 context_missing = True
-                hits.extend(det.find(doc, CheckContext(scene=scene, field=field)))
+                hits.extend(find(doc, CheckContext(scene=scene, field=field)))
         if allow_spans and hits:
             hits = _outside_allowed(hits, allow_spans)
         return self._verdict(eng, text, scene, id, _dedupe(hits), context_missing)
@@ -522,8 +532,7 @@ class Moderator:
                 hits.append(
                     make_hit(
                         ostart, oend, doc.original[ostart:oend], entry.category, entry.rule,
-                        entry.severity, entry.pattern, tuple(x for x in VIA_ORDER if x in via),
-                        f"word list entry {entry.term!r} ({entry.source})",
+                        entry.severity, entry.pattern, _via_tuple(frozenset(via)), eng.details[v_index],
                     )
                 )
         return hits, allow_spans
@@ -891,6 +900,34 @@ def _counts_something(doc: NormalizedText, s: int, e: int) -> bool:
 @lru_cache(maxsize=1024)
 def _plain_context(scene: str, field: str | None) -> CheckContext:
     return CheckContext(scene=scene, field=field)
+
+
+def _text_char_freq(normalizer: Normalizer) -> dict[str, int]:
+    """How often each character of ``canon`` occurs in Chinese text, estimated from jieba's
+    dictionary (each word's count to each of its characters, homophones pooled). Latin
+    letters and digits, rare there, are common in dating-app texts: they get a share too."""
+    chars: dict[str, int] = {}
+    get = chars.get
+    for w, f in segment.dictionary().freq.items():
+        if f:
+            for c in w:
+                chars[c] = get(c, 0) + f
+    table = normalizer.homophone_table
+    freq: dict[str, int] = {}
+    for c, f in chars.items():
+        k = c.translate(table)
+        freq[k] = freq.get(k, 0) + f
+    share = sum(freq.values()) // 500
+    for c in "abcdefghijklmnopqrstuvwxyz0123456789":
+        k = c.translate(table)
+        freq[k] = freq.get(k, 0) + share
+    return freq
+
+
+@lru_cache(maxsize=1024)
+def _via_tuple(via: frozenset[str]) -> tuple[str, ...]:
+    """A hit's ``via``: the names in the engine's order."""
+    return tuple(x for x in VIA_ORDER if x in via)
 
 
 @lru_cache(maxsize=65536)

@@ -58,15 +58,21 @@ class PyAhoMatcher:
     backend = "pyahocorasick"
     picklable = True  # the automaton pickles, so a warm start skips building it
 
-    def __init__(self, patterns: Sequence[str], extra: Sequence[str] = ()) -> None:
+    def __init__(self, patterns: Sequence[str], extra: Sequence[str] = (), order: Sequence[int] | None = None) -> None:
         """``extra``: more patterns the same scan finds for ``find_both`` (a detector's cue
         words), ids 0, 1, ... of their own; ``find`` leaves them out. A string in both keeps
         its pattern id and lists its extra ids: values are ``(id, length)`` or ``(id or -1,
-        length, extra ids)``."""
+        length, extra ids)``.
+
+        ``order``: the order to add the patterns in (their ids stay their places in
+        ``patterns``). A node of pyahocorasick's trie looks its children up one after another
+        in the order they were added, so adding the patterns whose characters are frequent
+        in text first makes the scan faster (``frequent_first``)."""
         import ahocorasick
 
         a = ahocorasick.Automaton()
-        for i, p in enumerate(patterns):
+        for i in range(len(patterns)) if order is None else order:
+            p = patterns[i]
             a.add_word(p, (i, len(p)))
         for j, p in enumerate(extra):
             v = a.get(p, None)
@@ -99,9 +105,19 @@ class PyAhoMatcher:
         return words, more
 
 
-def build_matcher(patterns: Sequence[str], backend: str = SMALL_BACKEND, extra: Sequence[str] = ()) -> Matcher:
+def frequent_first(patterns: Sequence[str], freq: dict[str, int]) -> list[int]:
+    """Indexes of ``patterns`` ordered by how frequent their characters are (``freq``), the
+    first character first: each node's children then come most frequent first."""
+    chars = sorted({c for p in patterns for c in p}, key=lambda c: (-freq.get(c, 0), c))
+    rank = {ord(c): chr(0x10000 + r) for r, c in enumerate(chars)}
+    keys = [p.translate(rank) for p in patterns]
+    return sorted(range(len(patterns)), key=keys.__getitem__)
+
+
+def build_matcher(patterns: Sequence[str], backend: str = SMALL_BACKEND, extra: Sequence[str] = (),
+                  order: Sequence[int] | None = None) -> Matcher:
     """Build an immutable matcher; ``patterns`` must be non-empty strings, no duplicates needed.
-    ``extra`` (pyahocorasick only): patterns for ``find_both``, see ``PyAhoMatcher``."""
+    ``extra`` (pyahocorasick only): patterns for ``find_both``; ``order``: see ``PyAhoMatcher``."""
     if any(not p for p in patterns) or any(not p for p in extra):
         raise ValueError("empty pattern")
     if backend == "rs":
@@ -109,7 +125,7 @@ def build_matcher(patterns: Sequence[str], backend: str = SMALL_BACKEND, extra: 
             raise ValueError("extra patterns need the pyahocorasick backend")
         return RsMatcher(patterns)
     if backend == "pyahocorasick":
-        return PyAhoMatcher(patterns, extra)
+        return PyAhoMatcher(patterns, extra, order)
     raise ValueError(f"unknown matcher backend {backend!r}; use one of {', '.join(BACKENDS)}")
 
 

@@ -1023,6 +1023,8 @@ class ConversationDetector:
     """
 
     name = "conversation"
+    # Without a conversation (no store or no id) it finds nothing: the engine need not call it.
+    needs_conversation = True
 
     @staticmethod
     def batch_triggers(views) -> dict[int, None]:
