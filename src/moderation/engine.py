@@ -163,8 +163,9 @@ class _Engine:
         self.entries: tuple[Entry, ...] = wordlist.entries
         self.allow: tuple[AllowEntry, ...] = wordlist.allow
         self.policy = wordlist.policy
-        # Each entry's hit detail, made once rather than for every hit.
-        self.details = tuple(f"word list entry {e.term!r} ({e.source})" for e in self.entries)
+        # Hit details of the entries that have hit, each made once (all 50,000 up front would
+        # hold 5 MB for entries most of which never hit).
+        self.details: dict[int, str] = {}
         if detectors is None:
             from .detectors import default_detectors
 
@@ -529,10 +530,13 @@ class Moderator:
                     if not tokens.is_start(bstart) or not tokens.is_end(oend):
                         continue
                 via |= eng.normalizer.via_in_span(doc, ostart, oend)
+                detail = eng.details.get(v_index)
+                if detail is None:
+                    detail = eng.details[v_index] = f"word list entry {entry.term!r} ({entry.source})"
                 hits.append(
                     make_hit(
                         ostart, oend, doc.original[ostart:oend], entry.category, entry.rule,
-                        entry.severity, entry.pattern, _via_tuple(frozenset(via)), eng.details[v_index],
+                        entry.severity, entry.pattern, _via_tuple(frozenset(via)), detail,
                     )
                 )
         return hits, allow_spans
