@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from typing import IO, Any, Iterable
@@ -136,6 +137,10 @@ def scan_stream(moderator, src: Iterable[bytes], out: IO[bytes], default_scene: 
 
 def cmd_scan(args: argparse.Namespace) -> int:
     m = _moderator(args)
+    # The engine lives as long as the scan: keep its objects out of the garbage collector's
+    # full passes, each of which would otherwise walk all of them (50 ms with 90,000 entries).
+    gc.collect()
+    gc.freeze()
     src = open(args.input, "rb") if args.input and args.input != "-" else sys.stdin.buffer
     dst = open(args.output, "wb") if args.output and args.output != "-" else sys.stdout.buffer
     try:
