@@ -305,16 +305,26 @@ def test_offset_map_fast_path_equals_reference(text):
     from moderation.engine import BATCH_SEP, BatchViews
     from moderation.normalize import default_normalizer
 
+    import copy
+
     doc = normalize(text)
     starts, ends, runs = _reference_map(doc)
-    # The batch path's views of the same text (positions from the joined arrays), between
-    # two neighbours.
+    # The batch path's views of the same text, between two neighbours: from the compiled pass
+    # (each text's own offset map, made when asked) and from the numpy arrays (positions from
+    # the joined arrays).
     texts = ["前 面", text, "后.面"]
-    got = default_normalizer().normalize_joined(BATCH_SEP.join(texts))
-    assert got is not None
-    batch_doc = BatchViews(texts, *got).doc(1)
-    assert batch_doc._kept_from is not None
-    for d in (doc, batch_doc):
-        assert d.text == doc.text
+    compiled = default_normalizer()
+    assert compiled._native is not None
+    numpy_path = copy.copy(compiled)
+    numpy_path._native = None
+    docs = [doc]
+    for nz in (compiled, numpy_path):
+        got = nz.normalize_joined(BATCH_SEP.join(texts))
+        assert got is not None
+        batch_doc = BatchViews(texts, *got).doc(1)
+        assert (batch_doc._kept_from is None) == (nz is compiled)
+        docs.append(batch_doc)
+    for d in docs:
+        assert d.text == doc.text and d.folded == doc.folded and d.canon == doc.canon
         assert [d.span(i, i + 1) for i in range(len(d.text))] == list(zip(starts, ends))
         assert d.run_lengths(0, len(d.text)) == runs
