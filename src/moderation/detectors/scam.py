@@ -111,7 +111,12 @@ CUES: dict[str, tuple[str, ...]] = {
         "点钱", "些钱", "的钱", "块钱", "万块", "千块", "百块", "红包", "生活费", "路费", "学费",
         "医药费", "机票钱", "车费", "手术费", "礼物卡", "礼品卡", "充值卡", "购物卡", "京东卡",
         "转账", "打钱", "汇款", "借钱",
-        "点卡", "游戏卡",
+        "点卡", "游戏卡", "话费", "房租", "车票钱", "饭钱",
+    ),
+    # A promise to pay a loan back: with a transfer asked for and money named, a request.
+    "repay": (
+        "还你", "还给你", "回头还", "下次还", "到时候还", "马上还", "发工资还", "发了工资还", "一定还",
+        "双倍还", "加倍还", "过几天还", "明天还", "就还", "立马还",
     ),
     "fee": (
         "手续费", "解冻费", "保证金", "押金", "激活费", "会员费", "服务费", "工本费", "税费",
@@ -327,6 +332,8 @@ SHAPES: tuple[tuple[str, str, str], ...] = (
     ("price", rf"{_N}{{2,}}(?:元|块|r|p|米)?(?:一次|一晚|一夜|一个钟|包夜|快餐|全套|过夜)", "price per session"),
     ("price", rf"(?:一次|一晚|一夜|包夜|快餐|全套|过夜|价格|价位){_N}{{2,}}", "price per session"),
     ("transfer", rf"(?:转|借|打|汇|充)(?:我|给我)?(?:{_N}{{3,}}|{_N}+(?:元|块|万|千))", "transfer amount"),
+    # 转我520: the number asked for is an amount of money, with or without 元.
+    ("amount", rf"(?:转|借|打|汇)(?:我|给我){_N}{{3,}}", "amount asked for"),
     ("promise", rf"(?:收益|回报|利润|盈利|翻)(?:率)?(?:达到?|高达|有)?{_N}+(?:倍|%|个点|成)", "stated returns"),
     ("promise", r"(?:百分之|\d+)(?:百|\d*)%?(?:收益|回报|稳赚)", "stated returns"),
     # Deposit bonuses: 充100送100, 存100送38, 首充100送, 100送100, 满600返288 (宋 for 送).
@@ -397,10 +404,15 @@ RULES: tuple[tuple[str, str, str, tuple[frozenset[str], ...]], ...] = (
      (frozenset({"deposit"}), frozenset({"invest", "platform"}), frozenset({"promise", "gain", "teacher", "rate"}))),
     ("investment", "scam.investment.deposit_promise", "high",
      (frozenset({"deposit"}), frozenset({"promise"}))),
+    # 这个平台充值一万提现三万: a platform's deposits and withdrawals told to a date.
+    ("investment", "scam.investment.withdraw_story", "medium",
+     (frozenset({"platform"}), frozenset({"deposit"}), frozenset({"unlock"}))),
     ("money_request", "scam.money_request.urgent_transfer", "high",
      (frozenset({"transfer"}), frozenset({"urgency"}))),
     ("money_request", "scam.money_request.relationship_transfer", "medium",
      (frozenset({"transfer"}), frozenset({"relation"}), frozenset({"money", "amount"}))),
+    ("money_request", "scam.money_request.repay_promise", "medium",
+     (frozenset({"transfer"}), frozenset({"repay"}), frozenset({"money", "amount"}))),
     ("money_request", "scam.money_request.relationship_fee", "high",
      (frozenset({"relation"}), frozenset({"fee"}))),
     ("money_request", "scam.money_request.advance_fee", "high",
