@@ -513,6 +513,9 @@ class Moderator:
                 ostart, oend = doc.span(s, e)
                 if "homophone" in via and _CLAUSE_PUNCT_RE.search(doc.original, ostart, oend):
                     continue  # 果，照 is not 果照: a reading by sound stays inside one clause
+                if _CLAUSE_PUNCT_RE.search(doc.original, ostart, oend) and _clause_splits_off_a_word(
+                        eng.normalizer, doc.original, ostart, oend):
+                    continue  # 吃饭了没？父母都是老师 is not 没父母
                 folded = doc.folded
                 if v_ascii_start and ostart > 0 and _ASCII_ALNUM.match(folded[ostart - 1]):
                     continue
@@ -874,6 +877,22 @@ class _TokenEdges:
 # stand for another character almost always reads across two ordinary words.
 _FUNCTION_CHARS = frozenset("我你您他她它们的地得了着过吧吗呢啊呀哦嘛么吆哟在是和与就也都很还又这那哪个有")
 _CLAUSE_PUNCT_RE = re.compile(r"[，。！？；：、,!?;\n]")
+# A match written across clause punctuation (约，炮 is a disguise) is two clauses instead when
+# one side is a lone character and the other a common word of its own (see
+# _clause_splits_off_a_word): jieba counts that word at least this often.
+CLAUSE_WORD_FREQ = 100
+
+
+def _clause_splits_off_a_word(normalizer: Normalizer, original: str, start: int, end: int) -> bool:
+    """Whether the received span, cut at its clause punctuation, is one character on one side
+    and a common word of two or more on the other (没，父母; 学生，妹子们). Two words on both
+    sides stay a match: 金花，牛牛 lists two games, as the entry 金花牛牛 does."""
+    pieces = _CLAUSE_PUNCT_RE.split(original[start:end])
+    left, right = (NOISE_RE.sub("", normalizer.fold(p)) for p in (pieces[0], pieces[-1]))
+    for one, word in ((left, right), (right, left)):
+        if len(one) == 1 and len(word) >= 2 and _word_freq(word) >= CLAUSE_WORD_FREQ:
+            return True
+    return False
 _DIGIT_RE = re.compile(r"[0-9]")
 _has_digit = _DIGIT_RE.search
 # What follows a number that counts or orders something (4楼, 2个, 5点, 3号).
