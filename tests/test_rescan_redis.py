@@ -47,10 +47,12 @@ def _env(delay: str) -> dict:
     return env
 
 
-def _worker(url: str, name: str, delay: str, log: Path, idle_exit: str = "60", processes: str = "1") -> subprocess.Popen:
+def _worker(url: str, name: str, delay: str, log: Path, idle_exit: str = "60", processes: str = "1",
+            claim_timeout: str = "1") -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "moderation.rescan", "worker", "--redis", url, "-j", processes, "--name", name,
-         "--claim-timeout", "1", "--exit-when-idle", idle_exit, "--engine-factory", "test_rescan_fakes:slow_fixture"],
+         "--claim-timeout", claim_timeout, "--exit-when-idle", idle_exit,
+         "--engine-factory", "test_rescan_fakes:slow_fixture"],
         cwd=ROOT, env=_env(delay), stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
     )
 
@@ -72,7 +74,10 @@ def test_two_workers_one_killed_mid_chunk_output_equals_local(tmp_path, redis_se
     # committed, b goes on and takes a's chunk over after the claim timeout.
     # a is slow (1.2 s a chunk): killed while it holds one, not in the moment between two.
     a = _worker(redis_server.url, "a", "0.03", tmp_path / "a.log")
-    b = _worker(redis_server.url, "b", "0.004", tmp_path / "b.log", processes="2")  # forks two consumers
+    # b forks two consumers. It takes a's chunk over only once that chunk has waited 4 s, so the
+    # job cannot be done before the --status call below has read it running (b alone clears
+    # the other chunks in about 2 s; a slow machine took the status call past that once).
+    b = _worker(redis_server.url, "b", "0.004", tmp_path / "b.log", processes="2", claim_timeout="4")
     try:
         deadline = time.monotonic() + 60
         killed = False
