@@ -52,7 +52,7 @@ typedef struct {
     const int32_t *bit_start;
     const int32_t *bit_list;
     Py_ssize_t n_bit_list;
-    uint8_t has_entry[8192];  /* bit per BMP code point: bmp_index is not 0 (fits in L1) */
+    uint8_t has_entry[8192];  /* bit per BMP code point that anchors a form (fits in L1) */
 } Tables;
 
 /* Decode one UTF-8 sequence at p (< end), strictly as Python does; 0 length when invalid. */
@@ -288,7 +288,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     memset(t.has_entry, 0, sizeof t.has_entry);
     for (Py_ssize_t i = 0; i < 65536; i++) {
         if (t.bmp_index[i] >= n) { PyErr_SetString(PyExc_ValueError, "bmp_index out of range"); goto done; }
-        if (t.bmp_index[i]) t.has_entry[i >> 3] |= (uint8_t)(1 << (i & 7));
+        /* Only anchors start a walk: characters that merely spell a later form character or
+         * are noise are looked up inside walk_right, never here. */
+        uint16_t e = t.bmp_index[i];
+        if (e && (t.mask_a[e] || (t.flags[e] & 1))) t.has_entry[i >> 3] |= (uint8_t)(1 << (i & 7));
     }
     for (Py_ssize_t i = 0; i < t.n_astral; i++) {
         if (t.astral_index[i] >= n) { PyErr_SetString(PyExc_ValueError, "astral_index out of range"); goto done; }
