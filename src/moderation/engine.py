@@ -523,7 +523,14 @@ class Moderator:
                     continue
                 # Word boundaries mean nothing inside split characters (其土亻老君: jieba reads
                 # 老君), so split variants skip them. (Homophones that are common words were
-                # turned away above, before any span or tokenization.)
+                # turned away above, before any span or tokenization.) But a split whose pieces
+                # include a particle or pronoun (子 as 了一) must at least end where a word
+                # ends: 她回了一句 is 回 了 一句, not 回子.
+                if v_kind == "split" and any(c in _FUNCTION_CHARS and c not in entry.term for c in seg):
+                    if tokens is None:
+                        tokens = _TokenEdges(folded)
+                    if not tokens.is_end(oend):
+                        continue
                 if "split" not in via and ("boundary" in entry.flags or "homophone" in via):
                     if tokens is None:
                         tokens = _TokenEdges(folded)
