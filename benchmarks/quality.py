@@ -608,7 +608,7 @@ def miss_table(rows: Sequence[Row]) -> list[str]:
         other = Counter({c: k for c, k in r.categories.items() if c not in r.expect})
         cells = [r.set, r.label, pct(r.share(r.n - r.right)), pct(r.share(r.miss_nohit)),
                  pct(r.share(r.miss_lowonly)), pct(r.share(r.miss_wrongcat)),
-                 ", ".join(f"{c} {k}" for c, k in other.most_common(3))]
+                 ", ".join(f"{c} {k}" for c, k in _top(other, 3))]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -620,8 +620,8 @@ def false_flag_table(rows: Sequence[Row], top: int = 6) -> list[str]:
     for r in _ordered(rows):
         if not r.safe or not r.n:
             continue
-        rules = ", ".join(f"`{k}` {v}" for k, v in r.fp_rules.most_common(top))
-        via = ", ".join(f"{k} {v}" for k, v in r.fp_via.most_common())
+        rules = ", ".join(f"`{k}` {v}" for k, v in _top(r.fp_rules, top))
+        via = ", ".join(f"{k} {v}" for k, v in _top(r.fp_via))
         lines.append(f"| {r.set} | {r.label} | {r.flagged} of {r.n} | {rules} | {via} |")
     return lines
 
@@ -770,6 +770,11 @@ def run(datasets: Path, cap: int | None, moderator=None, *, sets: Sequence[str] 
             dump_f.close()
     groups = group_rows(rows)
     return rows, groups, prs, targets(rows, groups, prs), sizes
+
+
+def _top(counts: Counter, n: int | None = None) -> list[tuple[str, int]]:
+    """``most_common`` with ties in name order, so that a rerun writes the same report."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:n]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

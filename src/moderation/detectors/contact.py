@@ -124,7 +124,7 @@ _KW_RE = re.compile(
 # After the keyword, before the id: 号, 是, colon, arrows, 搜, 加, 同号 …
 _FILLER_RE = re.compile(
     r"(?:[\s:：=＝>→⇒~～\-—_.。,，、(（\[【{「『\"'“”‘’|/❤♥💕*#]"
-    r"|号码|号|帐号|账号|id|是|为|搜索|搜|加|我|的|私|在|同|手机|个人|联系方式|联系|多少|号是|呢|吧|呀|啊|哦|噢|哈|嘛|啦|好友|一下)*"
+    r"|号码|号|帐号|账号|id|是|为|搜索|搜|加|我|的|私|在|同|手机|个人|联系方式|联系|多少|号是|呢|吧|呀|啊|哦|噢|哈|嘛|啦|好友|一下|详聊|详谈|私聊|聊聊|聊|沟通|交流)*"
 )
 # An id: alphanumeric chunks, possibly split by single separators (abc 123-456, a.b_c).
 _ID_RE = re.compile(
