@@ -475,15 +475,43 @@ def _find_contacts_uncached(f: str, triggered: bool) -> list[Found]:
     if not triggered and not _triggered(f):
         return []  # the triggers include the common marks: a text with none has nothing here
     if _MARK_RE.search(f) is None:
-        return _find_contacts(f, triggered=True)
-    # Find in the string without the marks, then map the spans back (a span takes the marks
-    # that follow its last character).
-    keep = [i for i, ch in enumerate(f) if not _MARK_RE.match(ch)]
-    found = _find_contacts("".join(f[i] for i in keep))
+        found = _find_contacts(f, triggered=True)
+    else:
+        # Find in the string without the marks, then map the spans back (a span takes the
+        # marks that follow its last character).
+        found = _found_in(f, [i for i, ch in enumerate(f) if not _MARK_RE.match(ch)], _MARK_RE)
+    if found or _SPACED_RE.search(f) is None:
+        return found
+    # Written out one character at a time (扣 扣 2 0 2 8 0 1 7 2 5 7, 加.我.微. .信.l.u.c.k.y):
+    # find again with the separators inside such runs left out.
+    return _found_in(f, _spaced_keep(f), _SPACED_SEP_RE)
+
+
+# Runs of single characters each followed by one to three separators, at least six characters
+# long: text spaced out so that neither keywords nor ids read as words.
+_SPACED_SEP = r"[\s.·_\-~、,，*|/]"
+_SPACED_RE = re.compile(rf"(?:[^\W_]{_SPACED_SEP}{{1,3}}){{5,}}[^\W_]")
+_SPACED_SEP_RE = re.compile(_SPACED_SEP)
+
+
+def _spaced_keep(f: str) -> list[int]:
+    """Indexes of ``f`` without the separators inside its spaced-out runs."""
+    drop: set[int] = set()
+    for m in _SPACED_RE.finditer(f):
+        drop.update(i for i in range(m.start(), m.end()) if _SPACED_SEP_RE.match(f[i]))
+    return [i for i in range(len(f)) if i not in drop]
+
+
+def _found_in(f: str, keep: list[int], dropped: re.Pattern[str]) -> list[Found]:
+    """Contact details found in ``f`` read without the characters not in ``keep``, with their
+    spans in ``f`` (a span takes the dropped characters that follow its last character)."""
     out = []
-    for x in found:
+    kept: set[int] | None = None
+    for x in _find_contacts("".join(f[i] for i in keep)):
         s, e = keep[x.start], keep[x.end - 1] + 1
-        while e < len(f) and _MARK_RE.match(f[e]):
+        if kept is None:
+            kept = set(keep)
+        while e < len(f) and e not in kept and dropped.match(f[e]):
             e += 1
         out.append(Found(s, e, x.rule, x.detail, x.severity, x.homophone))
     return out
