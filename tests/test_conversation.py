@@ -304,3 +304,20 @@ def test_any_chat_gives_valid_spans(script):
 def test_message_from_json_rejects_malformed(raw):
     with pytest.raises(ValueError):
         Message.from_json(raw)
+
+
+def test_context_raises_a_request_the_message_alone_shows():
+    """A request for money is one alone (review); after the sender's own urgency it is an urgent
+    one (block): the conversation adds the more severe rule of the same pattern."""
+    from moderation import Moderator
+
+    m = Moderator(conversation=MemoryConversationStore(max_messages=10, max_age_seconds=600))
+    alone = m.check("你能先转给我五千吗", scene="chat")
+    assert alone.decision == "review"
+    assert {h.rule for h in alone.hits} == {"scam.money_request.ask_amount"}
+    m.check("我妈住院了", scene="chat", user_id="a", conversation_id="c9", message_id="m1", timestamp=1000.0)
+    v = m.check("你能先转给我五千吗", scene="chat", user_id="a", conversation_id="c9", message_id="m2",
+                timestamp=1005.0)
+    assert v.decision == "block"
+    urgent = [h for h in v.hits if h.rule == "scam.money_request.urgent_transfer"]
+    assert urgent and urgent[0].context == ("m1",)

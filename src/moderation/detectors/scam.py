@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 from ..conversation import TAIL_CHARS, Message
 from ..matcher import build_matcher
 from ..normalize import BATCH_SEP, HAN_RE, NOISE_RE, REPEAT_RE, VIA_ORDER, default_normalizer
-from ..types import PATTERN_CATEGORY, Hit
+from ..types import PATTERN_CATEGORY, SEVERITY_RANK, Hit
 from ..segment import word_freq
 from .contact import find_contacts, via_for
 from .contact import to_hit as contact_hit
@@ -97,7 +97,7 @@ CUES: dict[str, tuple[str, ...]] = {
     "urgency": (
         "很急", "好急", "急事", "着急", "急用", "急需", "救急", "马上", "立刻", "赶紧", "今天之内", "医院", "住院",
         "手术", "车祸", "出事", "被抓", "欠债", "催债", "周转", "生病", "病了", "救命", "求求你",
-        "走投无路", "卡住了", "被冻结", "过不去", "燃眉之急", "回不了国", "被困", "被扣留",
+        "走投无路", "卡住了", "被冻结", "过不去", "燃眉之急", "回不了国", "被困", "被扣留", "应急",
         "被扣了", "输光了", "快点打", "赶快打",
     ),
     "transfer": (
@@ -112,6 +112,11 @@ CUES: dict[str, tuple[str, ...]] = {
         "医药费", "机票钱", "车费", "手术费", "礼物卡", "礼品卡", "充值卡", "购物卡", "京东卡",
         "转账", "打钱", "汇款", "借钱",
         "点卡", "游戏卡", "话费", "房租", "车票钱", "饭钱",
+    ),
+    # A transfer asked of the reader (not one told about): with an amount, a request.
+    "ask": (
+        "转我", "转给我", "借我", "借给我", "给我红包", "给我转", "帮我付", "帮我交", "帮我充", "帮我垫",
+        "借我点", "发个红包", "发红包给我", "打钱给我", "打款给我", "给我打钱", "给我打点",
     ),
     # A promise to pay a loan back: with a transfer asked for and money named, a request.
     "repay": (
@@ -334,6 +339,9 @@ SHAPES: tuple[tuple[str, str, str], ...] = (
     ("transfer", rf"(?:转|借|打|汇|充)(?:我|给我)?(?:{_N}{{3,}}|{_N}+(?:元|块|万|千))", "transfer amount"),
     # 转我520: the number asked for is an amount of money, with or without 元.
     ("amount", rf"(?:转|借|打|汇)(?:我|给我){_N}{{3,}}", "amount asked for"),
+    # (The ask before it, when there is one, inside the shape: a cue and a shape may share
+    # text only when the shape holds the cue whole.)
+    ("amount", rf"(?:发个?|给我)?红包{_N}{{2,}}", "amount of a red packet"),
     ("promise", rf"(?:收益|回报|利润|盈利|翻)(?:率)?(?:达到?|高达|有)?{_N}+(?:倍|%|个点|成)", "stated returns"),
     ("promise", r"(?:百分之|\d+)(?:百|\d*)%?(?:收益|回报|稳赚)", "stated returns"),
     # Deposit bonuses: 充100送100, 存100送38, 首充100送, 100送100, 满600返288 (宋 for 送).
@@ -411,6 +419,8 @@ RULES: tuple[tuple[str, str, str, tuple[frozenset[str], ...]], ...] = (
      (frozenset({"transfer"}), frozenset({"urgency"}))),
     ("money_request", "scam.money_request.relationship_transfer", "medium",
      (frozenset({"transfer"}), frozenset({"relation"}), frozenset({"money", "amount"}))),
+    ("money_request", "scam.money_request.ask_amount", "medium",
+     (frozenset({"ask"}), frozenset({"amount"}))),
     ("money_request", "scam.money_request.repay_promise", "medium",
      (frozenset({"transfer"}), frozenset({"repay"}), frozenset({"money", "amount"}))),
     ("money_request", "scam.money_request.relationship_fee", "high",
@@ -1105,7 +1115,10 @@ class ConversationDetector:
 
     @staticmethod
     def _built_up_scams(doc: "NormalizedText", cues: list[Cue], mine: list) -> list[Hit]:
-        alone = {m.pattern for m in evaluate(group_cues(cues))}
+        # What the message alone shows (the scam detector reports that), by pattern: the
+        # earlier messages add a hit only where they make the pattern more severe (你能先转给我
+        # 五千吗 is a request alone; after 我妈住院了 an urgent one).
+        alone = {m.pattern: SEVERITY_RANK[m.severity] for m in evaluate(group_cues(cues))}
         pooled = group_cues(cues)
         have_now = set(pooled)
         sources: dict[str, list[str]] = {}
@@ -1117,7 +1130,7 @@ class ConversationDetector:
                     sources.setdefault(g, []).append(m.message_id)
         out: list[Hit] = []
         for rm in evaluate(pooled):
-            if rm.pattern in alone:
+            if rm.pattern in alone and SEVERITY_RANK[rm.severity] <= alone[rm.pattern]:
                 continue  # the message alone already shows it; the scam detector reports it
             own = [c for c in rm.cues if c.start >= 0]
             earlier_groups = [c.group for c in rm.cues if c.start < 0]
