@@ -86,9 +86,11 @@ CUES: dict[str, tuple[str, ...]] = {
         "计划员", "老师带", "带单老师",
         "内部数据", "内部资料",
     ),
+    # Prices kept for a private chat: with a girl or a service named, an escort's ad.
+    "price": ("价格私聊", "价格私信", "价格详聊", "价钱私聊", "价格面议"),
     "deposit": ("充值", "入金", "出金", "本金", "充钱", "入款", "开户", "注册", "下载",
         "充点", "充个"),
-    "stock": ("证券", "券商", "涨停", "牛股", "金股", "荐股", "抄底", "拉升", "主力", "股票群", "炒股群",
+    "stock": ("证券", "券商", "行情", "涨停", "牛股", "金股", "荐股", "抄底", "拉升", "主力", "股票群", "炒股群",
               "妖股", "股民", "股友", "涨停板", "建仓", "炒股"),
     "relation": (
         "宝贝", "亲爱的", "老公", "老婆", "媳妇", "男朋友", "女朋友", "我们的未来", "结婚",
@@ -147,7 +149,7 @@ CUES: dict[str, tuple[str, ...]] = {
         "莞式", "陪睡", "一夜情", "裸聊", "上门服务", "性服务", "兼职妹", "学生妹", "嫩模",
         "快餐", "过夜", "全活", "半套", "口活", "推油", "丝足", "小姐服务", "找小姐", "包养",
         "同城约", "约吗", "约一次", "可约", "约p", "男人的天堂", "制服诱惑", "制服的诱惑", "莞式服务",
-        "性福", "无码", "上门",
+        "性福", "无码", "上门", "陪游", "伴游",
         "男士养生", "男士会所",
     ),
     "girl": (
@@ -284,7 +286,8 @@ CUES: dict[str, tuple[str, ...]] = {
         "反水", "扶持金", "救援金", "新人福利", "优惠活动", "秒到账",
     ),
     # What gambling rooms say to be trusted with money.
-    "trust": ("信誉", "诚信经营", "资金安全", "大小都有", "不黑", "秒提", "秒上下", "上下分秒", "提现秒到"),
+    "trust": ("信誉", "诚信经营", "资金安全", "大小都有", "不黑", "秒提", "秒上下", "上下分秒", "提现秒到",
+              "很正规", "正规平台", "绝对正规", "安全可靠"),
     # Promises of winning.
     "win": (
         "稳赢", "必中", "包中", "必赢", "包赢", "稳中", "每期都中", "期期中", "期期准", "连红", "稳赚",
@@ -401,6 +404,8 @@ RULES: tuple[tuple[str, str, str, tuple[frozenset[str], ...]], ...] = (
      (frozenset({"invest", "platform", "stock"}), frozenset({"promise"}))),
     ("investment", "scam.investment.hot_lure", "high",
      (frozenset({"invest_hot"}), frozenset({"recruit", "contact", "come", "promise", "gain"}))),
+    ("investment", "scam.investment.trusted_platform", "medium",
+     (frozenset({"platform"}), frozenset({"gain", "promise"}), frozenset({"trust"}))),
     ("investment", "scam.investment.insider", "high",
      (frozenset({"insider"}), frozenset({"gain", "promise", "stock", "deposit"}))),
     ("investment", "scam.investment.teacher", "high",
