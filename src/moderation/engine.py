@@ -511,11 +511,11 @@ class Moderator:
                         via.add("repeat")
                         leading_repeat = have[0] > 1
                 ostart, oend = doc.span(s, e)
-                if "homophone" in via and _CLAUSE_PUNCT_RE.search(doc.original, ostart, oend):
-                    continue  # 果，照 is not 果照: a reading by sound stays inside one clause
-                if _CLAUSE_PUNCT_RE.search(doc.original, ostart, oend) and _clause_splits_off_a_word(
-                        eng.normalizer, doc.original, ostart, oend):
-                    continue  # 吃饭了没？父母都是老师 is not 没父母
+                if _CLAUSE_PUNCT_RE.search(doc.original, ostart, oend):
+                    if "homophone" in via:
+                        continue  # 果，照 is not 果照: a reading by sound stays inside one clause
+                    if _clause_splits_off_a_word(eng.normalizer, doc.original, ostart, oend):
+                        continue  # 吃饭了没？父母都是老师 is not 没父母
                 folded = doc.folded
                 if v_ascii_start and ostart > 0 and _ASCII_ALNUM.match(folded[ostart - 1]):
                     continue
@@ -900,6 +900,8 @@ def _clause_splits_off_a_word(normalizer: Normalizer, original: str, start: int,
         if len(one) == 1 and len(word) >= 2 and _word_freq(word) >= CLAUSE_WORD_FREQ:
             return True
     return False
+
+
 _DIGIT_RE = re.compile(r"[0-9]")
 _has_digit = _DIGIT_RE.search
 # What follows a number that counts or orders something (4楼, 2个, 5点, 3号).

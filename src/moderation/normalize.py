@@ -11,7 +11,8 @@ The pass produces three views of the received text:
 ``canon``   ``text`` with every Han character replaced by the canonical character of its
             toneless pinyin, so that homophones (薇信/威信/微信) meet.
 
-The common path is three C-level calls (``str.translate``, two ``re.sub``); the offset map is
+The pass is one call into the compiled module ``moderation._normalize`` (without it: the
+regex passes of ``Normalizer.normalize_python``, which give the same views); the offset map is
 built lazily, only when a hit needs to be mapped back.
 """
 from __future__ import annotations
