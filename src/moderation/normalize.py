@@ -257,8 +257,7 @@ class NormalizedText:
         """The collapsed runs: their position in ``text``, their length, and how many
         characters were removed before each run (by collapsing, in the noise-free string)."""
         if self._runs is None and _native is not None and self._kept_from is None:
-            self._kept, *runs = _native.layout(self.folded)
-            self._runs = tuple(runs)  # type: ignore[assignment]
+            self._layout()
         if self._runs is None:
             tpos: list[int] = []
             lens: list[int] = []
@@ -274,6 +273,14 @@ class NormalizedText:
                 removed += b - a - 1
             self._runs = (tpos, lens, before)
         return self._runs
+
+    def _layout(self) -> list[int]:
+        """The compiled offset map, both halves at once: ``_kept`` and ``_runs``; returns ``_kept``."""
+        kept, *runs = _native.layout(self.folded)
+        self._kept = kept
+        if self._runs is None:
+            self._runs = tuple(runs)  # type: ignore[assignment]
+        return kept
 
     def _stripped_span(self, start: int, end: int) -> tuple[int, int]:
         """A half-open span of ``text`` in the noise-free string (runs uncollapsed): from the
@@ -311,10 +318,7 @@ class NormalizedText:
             self._kept = (arr[a:a + len(self._stripped or "")] - shift).tolist()
             return self._kept[p]
         if _native is not None:
-            self._kept, *runs = _native.layout(self.folded)
-            if self._runs is None:
-                self._runs = tuple(runs)  # type: ignore[assignment]
-            return self._kept[p]
+            return self._layout()[p]
         gaps = self._gaps
         if gaps is None:
             kept_before: list[int] = []  # kept characters before each noise run
